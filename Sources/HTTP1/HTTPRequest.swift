@@ -1,0 +1,42 @@
+/// The request line and header section of a request.
+public struct HTTPRequestHead: Sendable {
+    public var method: String
+    /// The request target exactly as sent (`/v1/events/7/seats?status=free`).
+    public var target: String
+    public var versionMajor: Int
+    public var versionMinor: Int
+    public var headers: HTTPHeaders
+    /// Whether the connection may be reused after this request (HTTP/1.1 default, `Connection`).
+    public var keepAlive: Bool
+
+    /// The target's path, without the query.
+    public var path: Substring {
+        target.firstIndex(of: "?").map { target[..<$0] } ?? target[...]
+    }
+
+    /// The raw query string after `?`, if any.
+    public var query: Substring? {
+        target.firstIndex(of: "?").map { target[target.index(after: $0)...] }
+    }
+
+    public var expectsContinue: Bool {
+        headers["Expect"]?.lowercased() == "100-continue"
+    }
+}
+
+/// A complete request: head and body.
+public struct HTTPRequest: Sendable {
+    public var head: HTTPRequestHead
+    public var body: [UInt8]
+    public var remoteAddress: String
+
+    public init(head: HTTPRequestHead, body: [UInt8], remoteAddress: String = "") {
+        self.head = head
+        self.body = body
+        self.remoteAddress = remoteAddress
+    }
+
+    public var method: String { head.method }
+    public var headers: HTTPHeaders { head.headers }
+    public var path: Substring { head.path }
+}

@@ -1,0 +1,146 @@
+public import HTTP1
+public import Logging
+public import Loop
+public import PG
+
+/// The HTTP API: routes, authentication, errors in the contract's shape, one log line and one
+/// metrics sample per request.
+@LoopActor
+public final class QuorixApp: HTTPResponder {
+    public enum Access: Sendable {
+        /// No key needed; answers carry CORS headers so a browser seat picker can read them.
+        case publicRead
+        /// No key needed, no CORS (operations endpoints).
+        case operations
+        /// A key with one of these roles; admin may do everything.
+        case roles(Set<Principal.Role>)
+    }
+
+    public struct Route: Sendable {
+        let access: Access
+        let bodyLimit: Int
+        let handler: @LoopActor @Sendable (RequestContext) async throws -> HTTPResponse
+    }
+
+    public static let defaultBodyLimit = 1 << 20
+
+    public let pool: PGPool
+    public let logger: Logger
+    public let metrics: ServerMetrics
+    public let keys: APIKeyStore
+    private var router = Router<Route>()
+
+    public init(pool: PGPool, configuration: Configuration, logger: Logger, metrics: ServerMetrics) {
+        self.pool = pool
+        self.logger = logger
+        self.metrics = metrics
+        keys = APIKeyStore(pool: pool, adminKey: configuration.adminKey)
+        OperationsRoutes.register(in: self)
+    }
+
+    public func add(
+        _ method: String, _ template: String, access: Access, bodyLimit: Int = QuorixApp.defaultBodyLimit,
+        _ handler: @escaping @LoopActor @Sendable (RequestContext) async throws -> HTTPResponse
+    ) {
+        router.add(method, template, Route(access: access, bodyLimit: bodyLimit, handler: handler))
+    }
+
+    // MARK: - HTTPResponder
+
+    public func bodyLimit(for head: HTTPRequestHead) -> Int {
+        if case .found(let route, _, _) = router.match(method: head.method, path: head.path) {
+            return route.bodyLimit
+        }
+        // Unknown routes still get their body read (and then a 404), within the default limit.
+        return QuorixApp.defaultBodyLimit
+    }
+
+    public func errorResponse(status: Int, message: String) -> HTTPResponse {
+        let response = APIError.transport(status: status, message: message).response
+        metrics.recordRequest(route: "unmatched", method: "-", status: status, nanoseconds: 0)
+        logger.info("request rejected", metadata: ["status": "\(status)", "reason": "\(message)"])
+        return response
+    }
+
+    public func respond(to request: HTTPRequest) async -> HTTPResponse {
+        let started = EventLoop.hrtime()
+        var routeLabel = "unmatched"
+        var corsAllowed = QuorixApp.isPublicReadPath(request.path)
+        var response: HTTPResponse
+        do {
+            switch router.match(method: request.method, path: request.path) {
+            case .notFound:
+                throw APIError.notFound("No endpoint at \(request.path); the README lists them.")
+            case .methodNotAllowed(let allowed):
+                if request.method == "OPTIONS" && corsAllowed {
+                    response = QuorixApp.preflight(allowed: allowed)
+                } else {
+                    throw APIError.methodNotAllowed(allowed: allowed)
+                }
+            case .found(let route, let template, let parameters):
+                routeLabel = template
+                if case .publicRead = route.access {} else { corsAllowed = false }
+                var context = RequestContext(request: request, parameters: parameters, route: template)
+                context.principal = try await authorize(request, access: route.access)
+                response = try await route.handler(context)
+            }
+        } catch let error as APIError {
+            response = error.response
+        } catch let error as PGError where error.isUnavailable {
+            logger.warning("database unavailable", metadata: ["route": "\(routeLabel)", "error": "\(error.debugDescription)"])
+            response = APIError.databaseUnavailable.response
+        } catch {
+            logger.error("request failed", metadata: [
+                "route": "\(routeLabel)", "method": "\(request.method)", "error": "\(String(reflecting: error))",
+            ])
+            response = APIError.internalError.response
+        }
+        if corsAllowed {
+            response.headers.add("Access-Control-Allow-Origin", "*")
+            response.headers.add("Access-Control-Expose-Headers", "ETag")
+        }
+        let elapsed = EventLoop.hrtime() - started
+        metrics.recordRequest(route: routeLabel, method: request.method, status: response.status, nanoseconds: elapsed)
+        logger.info("request", metadata: [
+            "method": "\(request.method)", "route": "\(routeLabel)", "status": "\(response.status)",
+            "duration_ms": "\(Double(elapsed / 1_000) / 1_000)",
+        ])
+        return response
+    }
+
+    private func authorize(_ request: HTTPRequest, access: Access) async throws -> Principal? {
+        let required: Set<Principal.Role>
+        switch access {
+        case .publicRead, .operations: return nil
+        case .roles(let roles): required = roles
+        }
+        guard let header = request.headers["Authorization"] else {
+            throw APIError.unauthorized("This endpoint needs an API key: send Authorization: Bearer <key>.")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
+            throw APIError.unauthorized("The Authorization header must be: Bearer <key>.")
+        }
+        guard let principal = try await keys.principal(forKey: String(parts[1]).trimmingCharacters(in: " ")) else {
+            throw APIError.unauthorized("The API key is not valid (unknown or revoked).")
+        }
+        guard principal.role == .admin || required.contains(principal.role) else {
+            let roles = required.map(\.rawValue).sorted().joined(separator: " or ")
+            throw APIError.forbidden("This endpoint needs a key with role \(roles); this key's role is \(principal.role.rawValue).")
+        }
+        return principal
+    }
+
+    /// GETs under /v1/events and /v1/seatmaps (except reports) are readable without a key.
+    static func isPublicReadPath(_ path: Substring) -> Bool {
+        (path.hasPrefix("/v1/events") || path.hasPrefix("/v1/seatmaps")) && !path.hasSuffix("/report")
+    }
+
+    static func preflight(allowed: [String]) -> HTTPResponse {
+        var response = HTTPResponse(status: 204)
+        response.headers.add("Access-Control-Allow-Methods", allowed.joined(separator: ", "))
+        response.headers.add("Access-Control-Allow-Headers", "If-None-Match, Last-Event-ID, Content-Type, Authorization")
+        response.headers.add("Access-Control-Max-Age", "600")
+        return response
+    }
+}
