@@ -8,6 +8,9 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
     // Nonisolated async code runs where its caller runs: on the loop, for loop tasks.
     .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
+    // Generic code (the router, header storage) is specialized across our modules in release
+    // builds instead of going through run-time metadata on every request.
+    .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),
 ]
 
 let package = Package(

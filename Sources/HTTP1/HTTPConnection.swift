@@ -15,6 +15,7 @@ final class HTTPConnection {
     private var busy = false
     private var closeAfterResponse = false
     private var peerClosed = false
+    private var continuing = false
     private let remoteAddress: String
 
     /// Past this many unparsed bytes, stop reading from the socket until they are handled.
@@ -86,7 +87,9 @@ final class HTTPConnection {
         busy = true
         perform(lifecycle.requestReceived())
         let responder = server.responder
-        Task { @LoopActor in
+        // Starts on the loop at once: a handler that never suspends answers within this read
+        // callback, without a trip through the executor's queue.
+        EventLoop.spawnImmediately { [self] in
             let response = await responder.respond(to: request)
             let keepAlive = request.head.keepAlive && !response.closeConnection && !closeAfterResponse && !server.isDraining
             write(response, keepAlive: keepAlive, isHead: request.method == "HEAD")
@@ -107,14 +110,18 @@ final class HTTPConnection {
         }
     }
 
+    /// Answers requests already buffered. Iterative: a response completed synchronously calls
+    /// back in here, and many pipelined requests must not become as many nested calls.
     private func continueWithPending() {
-        guard !busy, !stream.isClosed else { return }
-        if !pending.isEmpty {
+        if continuing { return }
+        continuing = true
+        defer { continuing = false }
+        while !busy && !stream.isClosed && !pending.isEmpty {
             let buffered = pending
             pending = []
             buffered.withUnsafeBytes { parse($0) }
         }
-        if !busy {
+        if !busy && !stream.isClosed {
             if peerClosed {
                 close()
             } else {

@@ -12,19 +12,37 @@ public struct HTTPHeaders: Sendable, Sequence {
 
     /// Replaces every field called `name` with one.
     public mutating func set(_ name: String, _ value: String) {
-        fields.removeAll { $0.name.lowercased() == name.lowercased() }
+        fields.removeAll { HTTPHeaders.sameName($0.name, name) }
         fields.append((name: name, value: value))
     }
 
     /// The first value of `name`.
     public subscript(name: String) -> String? {
-        let lowered = name.lowercased()
-        return fields.first { $0.name.lowercased() == lowered }?.value
+        for field in fields where HTTPHeaders.sameName(field.name, name) {
+            return field.value
+        }
+        return nil
     }
 
     public func values(_ name: String) -> [String] {
-        let lowered = name.lowercased()
-        return fields.filter { $0.name.lowercased() == lowered }.map(\.value)
+        fields.filter { HTTPHeaders.sameName($0.name, name) }.map(\.value)
+    }
+
+    /// ASCII case-insensitive comparison without allocating (field names are tokens).
+    static func sameName(_ lhs: String, _ rhs: String) -> Bool {
+        var left = lhs.utf8.makeIterator()
+        var right = rhs.utf8.makeIterator()
+        while true {
+            switch (left.next(), right.next()) {
+            case (nil, nil): return true
+            case (let a?, let b?):
+                if a == b { continue }
+                let foldedA = a >= 65 && a <= 90 ? a + 32 : a
+                let foldedB = b >= 65 && b <= 90 ? b + 32 : b
+                if foldedA != foldedB { return false }
+            default: return false
+            }
+        }
     }
 
     public func contains(_ name: String) -> Bool { self[name] != nil }

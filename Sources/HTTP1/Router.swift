@@ -9,24 +9,60 @@ public struct Router<Route: Sendable>: Sendable {
         case notFound
     }
 
-    private struct Entry: Sendable {
-        let method: String
-        let template: String
-        let segments: [Segment]
-        let route: Route
-    }
-
-    private enum Segment: Sendable, Equatable {
-        case literal(String)
-        case parameter(String)
-    }
-
-    private var entries: [Entry] = []
+    // Matching runs on every request; it lives in a non-generic table so it is compiled once,
+    // specialized, instead of through generic metadata at run time.
+    private var table = RouteTable()
+    private var routes: [Route] = []
 
     public init() {}
 
     public mutating func add(_ method: String, _ template: String, _ route: Route) {
-        let segments = Router.split(template).map { part -> Segment in
+        table.add(method: method, template: template, index: routes.count)
+        routes.append(route)
+    }
+
+    /// `path` is the raw request path; parameters come back percent-decoded. A parameter that is
+    /// not valid percent-encoded UTF-8 does not match.
+    public func match(method: String, path: Substring) -> Match {
+        switch table.match(method: method, path: path) {
+        case .found(let index, let template, let parameters):
+            return .found(routes[index], template: template, parameters: parameters)
+        case .methodNotAllowed(let allowed):
+            return .methodNotAllowed(allowed: allowed)
+        case .notFound:
+            return .notFound
+        }
+    }
+
+    /// Every template registered, with its methods (for documentation and metrics labels).
+    public var templates: [(method: String, template: String)] {
+        table.entries.map { ($0.method, $0.template) }
+    }
+}
+
+struct RouteTable: Sendable {
+    enum Match {
+        case found(index: Int, template: String, parameters: [String: String])
+        case methodNotAllowed(allowed: [String])
+        case notFound
+    }
+
+    enum Segment: Sendable, Equatable {
+        case literal(String)
+        case parameter(String)
+    }
+
+    struct Entry: Sendable {
+        let method: String
+        let template: String
+        let segments: [Segment]
+        let index: Int
+    }
+
+    private(set) var entries: [Entry] = []
+
+    mutating func add(method: String, template: String, index: Int) {
+        let segments = RouteTable.split(template).map { part -> Segment in
             if part.hasPrefix("{") && part.hasSuffix("}") {
                 return .parameter(String(part.dropFirst().dropLast()))
             }
@@ -35,58 +71,68 @@ public struct Router<Route: Sendable>: Sendable {
         precondition(
             !entries.contains { $0.method == method && $0.segments == segments },
             "route \(method) \(template) registered twice")
-        entries.append(Entry(method: method, template: template, segments: segments, route: route))
+        entries.append(Entry(method: method, template: template, segments: segments, index: index))
     }
 
-    /// `path` is the raw request path; parameters come back percent-decoded. A parameter that is
-    /// not valid percent-encoded UTF-8 does not match.
-    public func match(method: String, path: Substring) -> Match {
-        let parts = Router.split(path)
-        var best: (entry: Entry, parameters: [String: String], score: Int)?
+    func match(method: String, path: Substring) -> Match {
+        let parts = RouteTable.split(path)
+        var best: Entry?
+        var bestScore = -1
         var allowed: [String] = []
         for entry in entries {
-            guard let (parameters, score) = Router.bind(entry.segments, to: parts) else { continue }
+            guard let score = RouteTable.score(entry.segments, parts) else { continue }
             if entry.method == method || (method == "HEAD" && entry.method == "GET") {
-                if best == nil || score > best!.score {
-                    best = (entry, parameters, score)
+                if score > bestScore {
+                    best = entry
+                    bestScore = score
                 }
             } else if !allowed.contains(entry.method) {
                 allowed.append(entry.method)
             }
         }
         if let best {
-            return .found(best.entry.route, template: best.entry.template, parameters: best.parameters)
+            guard let parameters = RouteTable.parameters(best.segments, parts) else { return .notFound }
+            return .found(index: best.index, template: best.template, parameters: parameters)
         }
         if allowed.isEmpty { return .notFound }
         if allowed.contains("GET") && !allowed.contains("HEAD") { allowed.append("HEAD") }
         return .methodNotAllowed(allowed: allowed.sorted())
     }
 
-    /// Every template registered, with its methods (for documentation and metrics labels).
-    public var templates: [(method: String, template: String)] {
-        entries.map { ($0.method, $0.template) }
-    }
-
     private static func split(_ path: some StringProtocol) -> [Substring] {
         Substring(path).split(separator: "/", omittingEmptySubsequences: true)
     }
 
-    /// Parameters bound and a score: more literal segments (earlier ones weighing more) win.
-    private static func bind(_ segments: [Segment], to parts: [Substring]) -> ([String: String], Int)? {
+    /// nil when the path does not fit; otherwise more literal segments (earlier ones weighing
+    /// more) score higher. Parameters must decode to non-empty UTF-8.
+    private static func score(_ segments: [Segment], _ parts: [Substring]) -> Int? {
         guard segments.count == parts.count else { return nil }
-        var parameters: [String: String] = [:]
         var score = 0
-        for (index, (segment, part)) in zip(segments, parts).enumerated() {
-            switch segment {
+        var position = 0
+        while position < segments.count {
+            switch segments[position] {
             case .literal(let literal):
-                guard literal == part else { return nil }
-                score += 1 << (segments.count - index)
-            case .parameter(let name):
-                guard let decoded = PercentDecoding.decode(part), !decoded.isEmpty else { return nil }
+                guard literal == parts[position] else { return nil }
+                score += 1 << (segments.count - position)
+            case .parameter:
+                guard let decoded = PercentDecoding.decode(parts[position]), !decoded.isEmpty else { return nil }
+            }
+            position += 1
+        }
+        return score
+    }
+
+    private static func parameters(_ segments: [Segment], _ parts: [Substring]) -> [String: String]? {
+        var parameters: [String: String] = [:]
+        var position = 0
+        while position < segments.count {
+            if case .parameter(let name) = segments[position] {
+                guard let decoded = PercentDecoding.decode(parts[position]) else { return nil }
                 parameters[name] = decoded
             }
+            position += 1
         }
-        return (parameters, score)
+        return parameters
     }
 }
 

@@ -133,4 +133,12 @@ extension EventLoop {
     public static func spawn(_ operation: sending @escaping @LoopActor () async -> Void) -> Task<Void, Never> {
         Task(executorPreference: shared.executor, operation: operation)
     }
+
+    /// Like `spawn`, but when called on the loop the task starts running at once, in the
+    /// caller's stack, until its first suspension (a request handler that never waits answers
+    /// without a trip through the job queue).
+    @discardableResult
+    public static func spawnImmediately(_ operation: sending @escaping @LoopActor () async -> Void) -> Task<Void, Never> {
+        Task.immediate(executorPreference: shared.executor, operation: operation)
+    }
 }

@@ -139,7 +139,7 @@ public final class PGPool {
     private func openForFirstWaiter() {
         guard !waiters.isEmpty, total < configuration.size else { return }
         let waiter = waiters.removeFirst()
-        Task { @LoopActor in
+        EventLoop.spawn { [self] in
             do throws(PGError) {
                 let connection = try await openConnection()
                 waiter.continuation.resume(returning: .success(connection))

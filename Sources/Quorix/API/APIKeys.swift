@@ -19,7 +19,7 @@ public final class APIKeyStore {
         adminKeyHash = adminKey.map(APIKeyStore.hash)
     }
 
-    static func hash(_ key: String) -> [UInt8] {
+    nonisolated static func hash(_ key: String) -> [UInt8] {
         Array(SHA256.hash(data: Array(key.utf8)))
     }
 
@@ -65,14 +65,14 @@ public final class APIKeyStore {
     }
 
     /// `qx_` and 32 random bytes in URL-safe base64 (43 characters).
-    static func generateKey() -> String {
+    nonisolated static func generateKey() -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
         return "qx_" + Base64URL.encode(bytes)
     }
 
     /// Validates a create-key request body.
-    public static func validateNewKey(_ body: JSONObjectReader) throws(APIError) -> (Principal.Role, String) {
+    public nonisolated static func validateNewKey(_ body: JSONObjectReader) throws(APIError) -> (Principal.Role, String) {
         var body = body
         let roleText = try body.required("role") { reader throws(APIError) in try reader.string("role") }
         let name = try body.required("name") { reader throws(APIError) in try reader.string("name") }

@@ -2,10 +2,16 @@ import HTTP1
 import Loop
 import PG
 
-/// `/healthz`, `/metrics` and `POST /v1/keys`.
+/// `/livez`, `/healthz`, `/metrics` and `POST /v1/keys`.
 @LoopActor
 enum OperationsRoutes {
     static func register(in app: QuorixApp) {
+        // Liveness: the loop answers. Touches nothing else, so it also measures the HTTP layer alone.
+        app.add("GET", "/livez", access: .operations) { _ in
+            .json(.object([("status", "ok")]))
+        }
+
+        // Readiness: the loop and the database answer.
         app.add("GET", "/healthz", access: .operations) { [unowned app] _ in
             do {
                 try await app.pool.query("SELECT 1")

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what Quorix needs and is missing: Debian packages (libuv, libpq, http-parser,
+# PostgreSQL 15 server) and the Swift packages the build resolves. Safe to run again.
+# Sourced by scripts/serve and scripts/test; extra Debian packages may be passed as arguments.
+set -euo pipefail
+
+quorix_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+need_packages=(libuv1-dev libpq-dev libhttp-parser-dev "$@")
+# The PostgreSQL server: any of 15-17 is fine, 15 is installed when none is present.
+if ! ls /usr/lib/postgresql/1[5-7]/bin/initdb >/dev/null 2>&1; then
+    need_packages+=(postgresql-15)
+fi
+
+missing=()
+for package in "${need_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    sudo_cmd=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || { log "run as root or install sudo to install: ${missing[*]}"; exit 1; }
+        sudo_cmd=(sudo)
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo_cmd[@]}" apt-get update -qq
+    "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The Swift toolchain: on PATH, or in /opt/swift.
+if ! command -v swift >/dev/null 2>&1; then
+    if [ -x /opt/swift/usr/bin/swift ]; then
+        export PATH="/opt/swift/usr/bin:$PATH"
+    else
+        log "no Swift toolchain found: install Swift 6.x and put it on PATH (or at /opt/swift)"
+        exit 1
+    fi
+fi
+
+# Resolve the Swift packages (from the local package mirrors on this kind of machine).
+if [ ! -d "$quorix_root/.build/checkouts" ]; then
+    log "resolving Swift packages"
+    (cd "$quorix_root" && swift package resolve >/dev/null)
+fi
