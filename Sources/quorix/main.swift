@@ -17,7 +17,7 @@ struct QuorixCommand: ParsableCommand {
               QUORIX_ADMIN_KEY     a key accepted as admin (at least 16 characters)
             See the README for the rest (pool size, timeouts, log level).
             """,
-        subcommands: [Serve.self, Migrate.self, Keys.self],
+        subcommands: [Serve.self, Migrate.self, Import.self, Keys.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -99,6 +99,12 @@ struct Serve: ParsableCommand {
         Bootstrap.logging(level: configuration.logLevel, toStandardError: false)
         let logger = Logger(label: "quorix")
         let migrations = try Bootstrap.migrations(configuration)
+        if configuration.databaseURL == nil {
+            // The embedded default is a playground: its first run loads the sample seat maps.
+            configuration.seatMapsDirectory = try? ResourceLocator.directory(
+                named: "SeatMaps", explicit: configuration.seatMapsDirectory, environmentName: "QUORIX_SEATMAPS_DIR")
+            configuration.loadSampleSeatMaps = configuration.seatMapsDirectory != nil
+        }
         let (conninfo, embedded) = try Bootstrap.database(configuration, logger: logger)
         let code = ServerRunner.serve(configuration: configuration, conninfo: conninfo, migrations: migrations, logger: logger)
         if let embedded {
@@ -128,6 +134,97 @@ struct Migrate: ParsableCommand {
             }
             logger.info("schema up to date", metadata: ["applied": "\(applied.count)", "migrations": "\(migrations.count)"])
         }
+    }
+}
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate seat-map files and store the valid ones.",
+        discussion: """
+            Every problem of an invalid file is listed with its JSON path; the other files are still             imported, and the command exits 1. Prints one JSON line per stored map on standard output.
+            """)
+
+    @Argument(help: ArgumentHelp("Seat-map JSON files (see SeatMaps/ for examples).", valueName: "file"))
+    var files: [String]
+
+    @OptionGroup var database: DatabaseOptions
+
+    func run() throws {
+        let configuration = try database.configuration()
+        Bootstrap.logging(level: "warning", toStandardError: true)
+        let logger = Logger(label: "quorix")
+        let progress = Progress(total: files.count)
+        var outcomes: [SeatMapImporter.FileOutcome] = []
+        for (position, file) in files.enumerated() {
+            progress.update(done: position, note: "validating \(file)")
+            outcomes.append(SeatMapImporter.prepare(path: file))
+        }
+        let invalid = outcomes.filter { $0.plan == nil }
+        for outcome in invalid {
+            progress.message("\(outcome.path): \(outcome.problems.count == 1 ? "1 problem" : "\(outcome.problems.count) problems"), nothing stored:")
+            for problem in outcome.problems { progress.message("  \(problem)") }
+        }
+        let valid = outcomes.filter { $0.plan != nil }
+        if !valid.isEmpty {
+            let migrations = try Bootstrap.migrations(configuration)
+            let (conninfo, embedded) = try Bootstrap.database(configuration, logger: logger)
+            defer { try? embedded?.stop() }
+            try Bootstrap.onLoop {
+                let pool = PGPool(PGPool.Configuration(conninfo: conninfo, size: 1))
+                defer { pool.close() }
+                try await pool.withConnection { connection in
+                    try await Migrator(files: migrations).run(on: connection)
+                }
+                let store = SeatMapStore(pool: pool)
+                for (position, outcome) in valid.enumerated() {
+                    guard let plan = outcome.plan else { continue }
+                    progress.update(done: invalid.count + position, note: "storing \(outcome.path) (\(plan.seatCount) seats)")
+                    let started = DispatchTime.now().uptimeNanoseconds
+                    let stored = try await store.store(plan, ownerKeyID: nil)
+                    let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+                    progress.message("\(outcome.path): stored as seat map \(stored.id), \(stored.seatCount) seats in \(String(format: "%.2f", seconds)) s")
+                    print(JSONWriter.string(.object([
+                        ("file", .string(outcome.path)), ("id", .int(stored.id)), ("name", .string(stored.name)),
+                        ("seat_count", .int(stored.seatCount)), ("seconds", .double(seconds)),
+                    ])))
+                }
+            }
+        }
+        progress.update(done: files.count, note: "done")
+        progress.finish()
+        if !invalid.isEmpty { throw ExitCode(1) }
+    }
+}
+
+/// Progress on standard error: a bar redrawn in place on a terminal, plain lines otherwise.
+/// Used by one thread at a time: the main thread, then the loop thread while the main one waits.
+final class Progress: @unchecked Sendable {
+    private let total: Int
+    private let isTerminal = isatty(2) == 1
+    private var drawn = false
+
+    init(total: Int) { self.total = total }
+
+    func update(done: Int, note: String) {
+        if isTerminal {
+            let width = 30
+            let filled = total == 0 ? width : done * width / total
+            let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+            FileHandle.standardError.write(Data("\r\u{1B}[K[\(bar)] \(done)/\(total) \(note)".utf8))
+            drawn = true
+        } else {
+            FileHandle.standardError.write(Data("import: [\(done)/\(total)] \(note)\n".utf8))
+        }
+    }
+
+    /// A line that stays (the bar is redrawn below it).
+    func message(_ text: String) {
+        if isTerminal && drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        FileHandle.standardError.write(Data("\(text)\n".utf8))
+    }
+
+    func finish() {
+        if isTerminal && drawn { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }
 

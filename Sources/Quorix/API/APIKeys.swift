@@ -58,7 +58,7 @@ public final class APIKeyStore {
         let result = try await connection.query("""
             INSERT INTO api_keys (name, role, key_hash, key_prefix)
             VALUES (\(name), \(role.rawValue), \(PGBytes(hash(key))), \(String(key.prefix(10))))
-            RETURNING id, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at
+            RETURNING id, \(unsafeSQL: SQLTime.rfc3339("created_at")) AS created_at
             """)
         guard let row = result.first else { throw PGError(kind: .decoding, message: "INSERT returned no row") }
         return CreatedKey(id: try row.string("id"), key: key, role: role, name: name, createdAt: try row.string("created_at"))

@@ -28,6 +28,8 @@ public final class QuorixApp: HTTPResponder {
     public let logger: Logger
     public let metrics: ServerMetrics
     public let keys: APIKeyStore
+    public let seatMaps: SeatMapStore
+    public let events: EventStore
     private var router = Router<Route>()
 
     public init(pool: PGPool, configuration: Configuration, logger: Logger, metrics: ServerMetrics) {
@@ -35,7 +37,11 @@ public final class QuorixApp: HTTPResponder {
         self.logger = logger
         self.metrics = metrics
         keys = APIKeyStore(pool: pool, adminKey: configuration.adminKey)
+        seatMaps = SeatMapStore(pool: pool)
+        events = EventStore(pool: pool)
         OperationsRoutes.register(in: self)
+        SeatMapRoutes.register(in: self)
+        EventRoutes.register(in: self)
     }
 
     public func add(

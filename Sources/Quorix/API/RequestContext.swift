@@ -26,10 +26,11 @@ public struct RequestContext: Sendable {
     /// The body as JSON. Bodies must be `application/json` (415 otherwise); bodies that are not
     /// JSON are 400.
     public func json() throws(APIError) -> JSONValue {
-        try requireJSONContentType()
+        // Checked before the Content-Type: a POST with an empty body needs none (API.md).
         guard !request.body.isEmpty else {
             throw APIError.badRequest("The request needs a JSON body.")
         }
+        try requireJSONContentType()
         do {
             return try JSONParser.parse(request.body)
         } catch {
@@ -48,7 +49,7 @@ public struct RequestContext: Sendable {
         try JSONObjectReader(json(), path: "")
     }
 
-    private func requireJSONContentType() throws(APIError) {
+    func requireJSONContentType() throws(APIError) {
         guard let contentType = request.headers["Content-Type"] else {
             throw APIError.unsupportedMediaType("Send the body with Content-Type: application/json.")
         }

@@ -11,6 +11,9 @@ public struct Configuration: Sendable {
     public var requestTimeoutMilliseconds: UInt64 = 30_000
     public var drainTimeoutMilliseconds: UInt64 = 10_000
     public var migrationsDirectory: String?
+    public var seatMapsDirectory: String?
+    /// Load `SeatMaps/*.json` into an empty database at start (the embedded default does).
+    public var loadSampleSeatMaps = false
     public var logLevel = "info"
 
     public init() {}
@@ -39,6 +42,7 @@ public struct Configuration: Sendable {
             configuration.drainTimeoutMilliseconds = UInt64(try integer(drain, name: "QUORIX_DRAIN_TIMEOUT_MS", range: 0...600_000))
         }
         if let directory = environment["QUORIX_MIGRATIONS_DIR"], !directory.isEmpty { configuration.migrationsDirectory = directory }
+        if let directory = environment["QUORIX_SEATMAPS_DIR"], !directory.isEmpty { configuration.seatMapsDirectory = directory }
         if let level = environment["QUORIX_LOG_LEVEL"] { try configuration.setLogLevel(level) }
         try configuration.validate()
         return configuration

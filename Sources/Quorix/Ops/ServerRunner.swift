@@ -52,6 +52,9 @@ public final class ServerRunner {
             let pool = PGPool(PGPool.Configuration(conninfo: conninfo, size: configuration.poolSize))
             self.pool = pool
             try await migrate(pool)
+            if configuration.loadSampleSeatMaps, let directory = configuration.seatMapsDirectory {
+                try await SeatMapImporter.loadSamplesIfEmpty(directory: directory, pool: pool, logger: logger)
+            }
             let metrics = ServerMetrics()
             let app = QuorixApp(pool: pool, configuration: configuration, logger: logger, metrics: metrics)
             var httpConfiguration = HTTPServerConfiguration(host: configuration.listenHost, port: configuration.listenPort)
