@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Seat maps and events benchmark: storing maps, creating events, serving seat status.
+
+  Benchmarks/seatmaps.py [--runs 3] [--seconds 8] [--connections 16]
+
+For each sample map (theatre, arena, stadium), in one run on one embedded PostgreSQL:
+1. `quorix import` of the map: the store time it reports (validation excluded) and the whole
+   command's wall time, against PostgreSQL `COPY` of the same seat rows from a file into a table
+   shaped like `seats` (same indexes): the limit for getting those rows in.
+2. `POST /v1/events` on the map (every seat's inventory row plus ANALYZE), against `COPY` of
+   the same `event_seats` rows into a table shaped like `event_seats`.
+3. `GET /v1/events/{id}/seats` under wrk: requests/s and p99 for the full body, and for 304
+   revalidations with `If-None-Match`.
+Medians of --runs. Loopback only, every step bounded. Prints a Markdown table.
+"""
+import argparse, json, os, re, signal, statistics, subprocess, sys, tempfile, time, urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PORT = 18310
+ADMIN = "bench-admin-key-0123456789abcdef"
+MAPS = ["theatre", "arena", "stadium"]
+
+
+def progress(message):
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def sh(command, **kwargs):
+    return subprocess.run(command, shell=True, check=True, text=True, capture_output=True, **kwargs).stdout
+
+
+def request(method, path, body=None, key=None, headers=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"http://127.0.0.1:{PORT}{path}", data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if key:
+        req.add_header("Authorization", f"Bearer {key}")
+    for name, value in (headers or {}).items():
+        req.add_header(name, value)
+    with urllib.request.urlopen(req, timeout=120) as response:
+        return response.status, dict(response.headers), response.read()
+
+
+def timed_copy(psql, command):
+    """Runs a psql \\copy and returns psql's own timing of it, in seconds (no process start-up)."""
+    output = sh(f"{psql} -c '\\timing on' -c \"{command}\"")
+    return float(re.findall(r"Time: ([\d.]+) ms", output)[-1]) / 1000
+
+
+def wrk(url, seconds, connections, header=None):
+    extra = f"-H '{header}'" if header else ""
+    output = sh(f"wrk -t1 -c{connections} -d{seconds}s --latency {extra} {url}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p99 = re.search(r"\s99%\s+([\d.]+)(us|ms|s)", output)
+    return rate, float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+
+    progress("installing what is missing (wrk, build dependencies)")
+    subprocess.run(["bash", "-c", f"source {ROOT}/scripts/setup.sh wrk"], check=True)
+    progress("building quorix (release)")
+    build = subprocess.run(["swift", "build", "-c", "release", "--product", "quorix"], cwd=ROOT, text=True, capture_output=True)
+    if build.returncode != 0:
+        raise SystemExit("the release build failed:\n" + build.stdout[-4000:] + build.stderr[-4000:])
+    binary = os.path.join(sh("swift build -c release --show-bin-path", cwd=ROOT).strip(), "quorix")
+
+    data_dir = os.path.join(ROOT, ".build", "bench-seatmaps")
+    subprocess.run(["rm", "-rf", data_dir])
+    work = tempfile.mkdtemp(prefix="quorix-bench-")
+    os.chmod(work, 0o755)
+    env = dict(os.environ, QUORIX_DATA_DIR=data_dir, QUORIX_LOG_LEVEL="info", QUORIX_LISTEN=f"127.0.0.1:{PORT}",
+               QUORIX_ADMIN_KEY=ADMIN, QUORIX_SEATMAPS_DIR=work)  # an empty folder: no samples preloaded
+    env.pop("QUORIX_DATABASE_URL", None)
+    log = open(os.path.join(work, "quorix.log"), "w")
+    server = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        deadline = time.time() + 180
+        conninfo = None
+        while time.time() < deadline and conninfo is None:
+            time.sleep(0.3)
+            for line in open(log.name):
+                if '"listening"' in line:
+                    conninfo = True
+        for line in open(log.name):
+            if "embedded postgres ready" in line:
+                conninfo = json.loads(line)["conninfo"]
+        if not isinstance(conninfo, str):
+            raise SystemExit("the server did not start; see " + log.name)
+        psql = f"psql -X -q -At \"{conninfo}\""
+        _, _, body = request("POST", "/v1/keys", {"role": "organizer", "name": "bench"}, ADMIN)
+        organizer = json.loads(body)["key"]
+        sh(f"{psql} -c 'CREATE TABLE bench_seats (LIKE seats INCLUDING ALL); CREATE TABLE bench_event_seats (LIKE event_seats INCLUDING ALL)'")
+
+        rows = []
+        for name in MAPS:
+            path = os.path.join(ROOT, "SeatMaps", f"{name}.json")
+            store, wall, copy_seats, create, copy_inventory = [], [], [], [], []
+            seatmap_id = event_id = seat_count = None
+            for run in range(1, args.runs + 1):
+                progress(f"{name} run {run}/{args.runs}: quorix import")
+                started = time.monotonic()
+                output = sh(f"{binary} import --database-url \"{conninfo}\" {path}", cwd=ROOT)
+                wall.append(time.monotonic() - started)
+                result = json.loads(output.strip().splitlines()[-1])
+                store.append(result["seconds"])
+                seatmap_id, seat_count = result["id"], result["seat_count"]
+
+                progress(f"{name} run {run}/{args.runs}: COPY of the same seat rows")
+                csv = os.path.join(work, f"{name}-seats.csv")
+                sh(f"{psql} -c \"\\copy (SELECT * FROM seats WHERE seatmap_id = {seatmap_id}) TO '{csv}' WITH (FORMAT csv)\"")
+                sh(f"{psql} -c 'TRUNCATE bench_seats'")
+                copy_seats.append(timed_copy(psql, f"\\copy bench_seats FROM '{csv}' WITH (FORMAT csv)"))
+
+                progress(f"{name} run {run}/{args.runs}: POST /v1/events")
+                prices = {c: 1000 for c in json.loads(sh(f"{psql} -c \"SELECT json_agg(DISTINCT category) FROM seats WHERE seatmap_id = {seatmap_id}\""))}
+                started = time.monotonic()
+                _, _, body = request("POST", "/v1/events", {"name": f"{name} bench", "seatmap_id": seatmap_id,
+                                                            "starts_at": "2027-01-01T20:00:00Z", "prices": prices}, organizer)
+                create.append(time.monotonic() - started)
+                event_id = json.loads(body)["id"]
+
+                progress(f"{name} run {run}/{args.runs}: COPY of the same inventory rows")
+                csv = os.path.join(work, f"{name}-inventory.csv")
+                sh(f"{psql} -c \"\\copy (SELECT * FROM event_seats WHERE event_id = {event_id}) TO '{csv}' WITH (FORMAT csv)\"")
+                sh(f"{psql} -c 'TRUNCATE bench_event_seats'")
+                copy_inventory.append(timed_copy(psql, f"\\copy bench_event_seats FROM '{csv}' WITH (FORMAT csv)"))
+
+            url = f"http://127.0.0.1:{PORT}/v1/events/{event_id}/seats"
+            _, headers, body = request("GET", f"/v1/events/{event_id}/seats")
+            etag = headers.get("ETag") or headers.get("Etag")
+            full, revalidate = [], []
+            for run in range(1, args.runs + 1):
+                progress(f"{name} run {run}/{args.runs}: wrk GET /seats (full body, {len(body):,} bytes)")
+                full.append(wrk(url, args.seconds, args.connections))
+                progress(f"{name} run {run}/{args.runs}: wrk GET /seats with If-None-Match (304)")
+                revalidate.append(wrk(url, args.seconds, args.connections, f"If-None-Match: {etag}"))
+            med = statistics.median
+            rows.append({
+                "map": name, "seats": seat_count, "body_bytes": len(body),
+                "store_s": med(store), "import_wall_s": med(wall), "copy_seats_s": med(copy_seats),
+                "create_event_s": med(create), "copy_inventory_s": med(copy_inventory),
+                "seats_rps": med(r for r, _ in full), "seats_p99_ms": med(p for _, p in full),
+                "not_modified_rps": med(r for r, _ in revalidate), "not_modified_p99_ms": med(p for _, p in revalidate),
+            })
+
+        machine = f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB"
+        print(f"\nDate: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {machine}; "
+              f"medians of {args.runs}; wrk -t1 -c{args.connections} -d{args.seconds}s.\n")
+        print("| map | seats | store (import) s | import command s | COPY seats s | store / COPY | create event s | COPY inventory s | create / COPY |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r['map']} | {r['seats']:,} | {r['store_s']:.3f} | {r['import_wall_s']:.3f} | {r['copy_seats_s']:.3f} | "
+                  f"{r['store_s'] / r['copy_seats_s']:.1f}x | {r['create_event_s']:.3f} | {r['copy_inventory_s']:.3f} | "
+                  f"{r['create_event_s'] / r['copy_inventory_s']:.1f}x |")
+        print("\n| map | body bytes | GET /seats req/s | p99 ms | 304 req/s | 304 p99 ms |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r['map']} | {r['body_bytes']:,} | {r['seats_rps']:,.0f} | {r['seats_p99_ms']:.1f} | "
+                  f"{r['not_modified_rps']:,.0f} | {r['not_modified_p99_ms']:.1f} |")
+        print("\nAll:", json.dumps(rows))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+if __name__ == "__main__":
+    main()
