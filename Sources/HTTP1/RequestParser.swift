@@ -51,6 +51,8 @@ public final class RequestParser {
     private var body: [UInt8] = []
     private var completed: HTTPRequest?
     private var failure: HTTPParseError?
+    /// Between the first byte of a method and the end of the message.
+    private var inMessage = false
 
     public init(maxHeaderBytes: Int = 16 * 1024, bodyLimit: @escaping BodyLimit) {
         self.maxHeaderBytes = maxHeaderBytes
@@ -65,7 +67,7 @@ public final class RequestParser {
     }
 
     /// Whether a request has started arriving but is not complete.
-    public var isMidRequest: Bool { !url.isEmpty || head != nil }
+    public var isMidRequest: Bool { inMessage }
 
     public func parse(_ bytes: [UInt8]) -> (consumed: Int, outcome: Outcome) {
         bytes.withUnsafeBytes { parse($0) }
@@ -131,6 +133,7 @@ public final class RequestParser {
     }()
 
     private func messageBegin() -> Int32 {
+        inMessage = true
         url = []
         fieldName = []
         fieldValue = []
@@ -161,6 +164,12 @@ public final class RequestParser {
             storeField()
         }
         lastCallbackWasValue = false
+        // http-parser (non-strict) lets spaces into field names; "Content-Length : 5" must be
+        // refused, not read one way here and another by a proxy (RFC 9112 §5.1).
+        if chunk.contains(UInt8(ascii: " ")) {
+            failure = .malformed("whitespace in a header field name")
+            return 1
+        }
         fieldName.append(contentsOf: chunk)
         // Each line also carries ": " and CRLF.
         return countHeaderBytes(chunk.count + (fieldName.count == chunk.count ? 4 : 0))
@@ -173,6 +182,10 @@ public final class RequestParser {
     }
 
     private func storeField() {
+        // http-parser drops leading whitespace but keeps trailing whitespace (RFC 9110 §5.5).
+        while let last = fieldValue.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") {
+            fieldValue.removeLast()
+        }
         headers.add(String(decoding: fieldName, as: UTF8.self), String(decoding: fieldValue, as: UTF8.self))
         fieldName = []
         fieldValue = []
@@ -191,6 +204,11 @@ public final class RequestParser {
             keepAlive: keepAlive
         )
         self.head = head
+        // http-parser accepts any single-digit version (HTTP/9.9); only HTTP/1.x is spoken here.
+        guard head.versionMajor == 1 else {
+            failure = .malformed("HTTP/\(head.versionMajor).\(head.versionMinor) is not supported; send HTTP/1.1")
+            return -1
+        }
         currentBodyLimit = bodyLimit(head)
         // http-parser sets content_length to ULLONG_MAX when there is none.
         let declared = parser.pointee.content_length
@@ -217,6 +235,7 @@ public final class RequestParser {
     private func messageComplete() -> Int32 {
         guard let head else { return 1 }
         completed = HTTPRequest(head: head, body: body)
+        inMessage = false
         self.head = nil
         url = []
         body = []

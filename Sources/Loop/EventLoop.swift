@@ -14,6 +14,7 @@ public final class EventLoop: @unchecked Sendable {
     let uvLoop: UnsafeMutablePointer<uv_loop_t>
     let executor: LoopExecutor
     private let state = Mutex(RunState.created)
+    private let threadStarted = Mutex(false)
     /// Touched only on the loop thread (`finish()`, and `run()` after `uv_run` returned).
     private var shutdownWatchdog: UnsafeMutablePointer<uv_timer_t>?
 
@@ -51,11 +52,20 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     /// Starts `run()` on a new thread and returns once the loop accepts work.
+    ///
+    /// Idempotent: every test target in the one test process starts the loop for itself, and the
+    /// second `run()` would trap.
     public func startThread() {
-        let thread = Thread { [self] in
-            self.run()
+        let first = threadStarted.withLock { started -> Bool in
+            defer { started = true }
+            return !started
         }
-        thread.start()
+        if first {
+            let thread = Thread { [self] in
+                self.run()
+            }
+            thread.start()
+        }
         while !executor.isBound { usleep(100) }
     }
 

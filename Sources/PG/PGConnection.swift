@@ -170,8 +170,15 @@ public final class PGConnection {
             // Level-triggered: stop until the connecting task says what it waits for next.
             watcher?.watch(readable: false, writable: false)
             switch event {
-            case .success: resumeConnectWaiter(.success(()))
-            case .failure(let error): resumeConnectWaiter(.failure(PGError(kind: .unavailable, message: "\(error)")))
+            case .success:
+                resumeConnectWaiter(.success(()))
+            case .failure:
+                // libuv reports POLLERR (a refused or reset socket) as EBADF and stops the handle.
+                // PQconnectPoll reads the real error, and moves on to the host's next address if
+                // there is one (localhost = ::1 and 127.0.0.1), for which a new watcher is made.
+                watcher?.close()
+                watcher = nil
+                resumeConnectWaiter(.success(()))
             }
             return
         }
@@ -180,7 +187,10 @@ public final class PGConnection {
         switch event {
         case .success(let received): events = received
         case .failure(let error):
-            broke(PGError(kind: .unavailable, message: "database socket: \(error)"))
+            // POLLERR: libpq's reading of the socket says what happened (reset, closed) better
+            // than libuv's EBADF.
+            let message = PQconsumeInput(connection) == 1 && PQstatus(connection) != CONNECTION_BAD ? "database socket: \(error)" : lastErrorMessage
+            broke(PGError(kind: .unavailable, message: message))
             return
         }
         if events.contains(.writable) && flushing {

@@ -89,6 +89,9 @@ public final class PGPool {
             total -= 1
         }
         if total < configuration.size {
+            // Reserve the slot before the first suspension: a call into an async function may
+            // suspend before its body runs (an executor hop), and other acquirers run meanwhile.
+            total += 1
             return try await openConnection()
         }
         let id = nextWaiterID
@@ -116,8 +119,8 @@ public final class PGPool {
         }
     }
 
+    /// Opens a connection for a slot the caller already counted in `total`.
     private func openConnection() async throws(PGError) -> PGConnection {
-        total += 1
         do {
             let connection = try await PGConnection.connect(configuration.conninfo, timeoutMilliseconds: configuration.connectTimeoutMilliseconds)
             connection.onBroken = { [weak self, weak connection] _ in
@@ -139,6 +142,7 @@ public final class PGPool {
     private func openForFirstWaiter() {
         guard !waiters.isEmpty, total < configuration.size else { return }
         let waiter = waiters.removeFirst()
+        total += 1
         EventLoop.spawn { [self] in
             do throws(PGError) {
                 let connection = try await openConnection()

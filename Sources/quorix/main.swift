@@ -172,7 +172,7 @@ struct Import: ParsableCommand {
             try Bootstrap.onLoop {
                 let pool = PGPool(PGPool.Configuration(conninfo: conninfo, size: 1))
                 defer { pool.close() }
-                try await pool.withConnection { connection in
+                _ = try await pool.withConnection { connection in
                     try await Migrator(files: migrations).run(on: connection)
                 }
                 let store = SeatMapStore(pool: pool)

@@ -15,6 +15,9 @@ public final class ServerRunner {
     private var server: HTTPServer?
     private var signals: [SignalWatcher] = []
     private var stopping = false
+    /// The wait between attempts to reach the database at start-up; `stop` cuts it short.
+    private var retryTimer: LoopTimer?
+    private var retryWaiter: CheckedContinuation<Void, Never>?
     /// Set when the server could not start.
     public private(set) var failure: String?
 
@@ -74,6 +77,8 @@ public final class ServerRunner {
                 "address": "\(configuration.listenHost):\(server.port)", "port": "\(server.port)",
                 "pool_size": "\(configuration.poolSize)", "pid": "\(ProcessInfo.processInfo.processIdentifier)",
             ])
+        } catch is StoppedDuringStartUp {
+            logger.info("stopped before start-up finished")
         } catch {
             failure = "\(error)"
             stop(reason: "start-up failed")
@@ -97,13 +102,31 @@ public final class ServerRunner {
                     logger.warning("waiting for the database", metadata: ["error": "\(error.debugDescription)"])
                 }
                 attempt += 1
-                await EventLoop.sleep(milliseconds: 1_000)
+                await pauseBeforeRetry(milliseconds: 1_000)
+                if stopping { throw StoppedDuringStartUp() }
             } catch let error as PGError where error.isUnavailable {
                 throw StartFailure(description: "cannot reach the database: \(error.debugDescription); check QUORIX_DATABASE_URL")
             } catch let error as PGError {
                 throw StartFailure(description: "migrations failed: \(error.debugDescription)")
             }
         }
+    }
+
+    private func pauseBeforeRetry(milliseconds: UInt64) async {
+        let timer = LoopTimer()
+        retryTimer = timer
+        await withCheckedContinuation { continuation in
+            retryWaiter = continuation
+            timer.start(after: milliseconds) { [weak self] in self?.endRetryPause() }
+        }
+    }
+
+    private func endRetryPause() {
+        retryTimer?.close()
+        retryTimer = nil
+        let waiter = retryWaiter
+        retryWaiter = nil
+        waiter?.resume()
     }
 
     private func installSignalHandlers() throws {
@@ -119,6 +142,7 @@ public final class ServerRunner {
     func stop(reason: String) {
         guard !stopping else { return }
         stopping = true
+        endRetryPause()
         logger.info("shutting down", metadata: ["reason": "\(reason)", "open_connections": "\(server?.connectionCount ?? 0)"])
         let finish = { [self] in
             pool?.close()
@@ -133,6 +157,9 @@ public final class ServerRunner {
         }
     }
 }
+
+/// A signal arrived while start-up was still waiting for the database: not a failure.
+struct StoppedDuringStartUp: Error {}
 
 struct StartFailure: Error, CustomStringConvertible {
     let description: String
