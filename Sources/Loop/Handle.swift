@@ -6,6 +6,9 @@ internal import CLibUV
 /// after libuv is done with the memory: the one place where `Unmanaged` lifetimes are managed.
 struct HandleStorage<Handle> {
     let pointer: UnsafeMutablePointer<Handle>
+    /// Kept here, not read from the handle: once the close callback has run, the memory is freed
+    /// (and soon reused by another handle), while the owner may still be asked or closed again.
+    private(set) var isClosing = false
 
     init<Owner: AnyObject>(owner: Owner) {
         pointer = .allocate(capacity: 1)
@@ -21,11 +24,10 @@ struct HandleStorage<Handle> {
         UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: uv_stream_t.self)
     }
 
-    var isClosing: Bool { uv_is_closing(asHandle) != 0 }
-
     /// Closes the handle; the owner is released and the memory freed in the close callback.
-    func close() {
+    mutating func close() {
         guard !isClosing else { return }
+        isClosing = true
         uv_close(asHandle) { handle in
             guard let handle else { return }
             if let data = handle.pointee.data {
@@ -37,7 +39,8 @@ struct HandleStorage<Handle> {
     }
 
     /// Frees a handle whose `uv_*_init` failed: libuv never saw it, so there is nothing to close.
-    func discardUninitialized() {
+    mutating func discardUninitialized() {
+        isClosing = true
         if let data = asHandle.pointee.data {
             Unmanaged<AnyObject>.fromOpaque(data).release()
         }
