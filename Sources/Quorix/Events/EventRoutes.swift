@@ -32,7 +32,9 @@ enum EventRoutes {
             var event = try await ownedEvent(context, app)
             var body = try context.jsonObject()
             try await EventFields.applyChanges(&body, to: &event, seatMaps: app.seatMaps)
-            guard let updated = try await app.events.update(event) else { throw APIError.notFound("There is no event \(event.id).") }
+            // Only the fields this request sets: another PATCH may have changed the others since we read them.
+            let fields = Set(body.members.filter { $0.1 != .null }.map(\.0))
+            guard let updated = try await app.events.update(event, fields: fields) else { throw APIError.notFound("There is no event \(event.id).") }
             let counts = try await app.events.counts(eventIDs: [updated.id])
             return .json(updated.json(counts: counts[updated.id] ?? SeatCounts()))
         }
@@ -207,7 +209,8 @@ enum EventFields {
 
     @LoopActor
     static func applyChanges(_ body: inout JSONObjectReader, to event: inout Event, seatMaps: SeatMapStore) async throws {
-        body.rejectUnknown(known.subtracting(["seatmap_id"]))
+        // seatmap_id is known (rejectUnknown would call it unknown as well), but cannot change.
+        body.rejectUnknown(known)
         if body.has("seatmap_id") { body.problem("seatmap_id", "cannot change: create a new event on the other seat map") }
         if let name = try body.string("name") {
             checkName(name, &body)

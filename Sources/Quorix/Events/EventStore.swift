@@ -136,12 +136,23 @@ public final class EventStore {
         return counts
     }
 
-    public func update(_ event: Event) async throws -> Event? {
+    /// Writes the fields named in `fields` (API names; nil: all of them) and leaves the others as
+    /// they are in the row, so that concurrent PATCHes of different fields do not undo each other
+    /// by writing back what they read.
+    public func update(_ event: Event, fields: Set<String>? = nil) async throws -> Event? {
+        func sets(_ field: String) -> Bool { fields?.contains(field) ?? true }
         let result = try await pool.query("""
-            UPDATE events SET name = \(event.name),
-                starts_at = to_timestamp(\(event.startsAt.millisecondsSinceEpoch)::double precision / 1000),
-                prices = \(EventStore.pricesJSON(event.prices))::jsonb, hold_ttl_seconds = \(event.holdTTLSeconds),
-                max_seats_per_hold = \(event.maxSeatsPerHold), waitlist_offer_ttl_seconds = \(event.waitlistOfferTTLSeconds),
+            UPDATE events SET
+                name = CASE WHEN \(sets("name"))::boolean THEN \(event.name)::text ELSE name END,
+                starts_at = CASE WHEN \(sets("starts_at"))::boolean
+                    THEN to_timestamp(\(event.startsAt.millisecondsSinceEpoch)::double precision / 1000) ELSE starts_at END,
+                prices = CASE WHEN \(sets("prices"))::boolean THEN \(EventStore.pricesJSON(event.prices))::jsonb ELSE prices END,
+                hold_ttl_seconds = CASE WHEN \(sets("hold_ttl_seconds"))::boolean
+                    THEN \(event.holdTTLSeconds)::integer ELSE hold_ttl_seconds END,
+                max_seats_per_hold = CASE WHEN \(sets("max_seats_per_hold"))::boolean
+                    THEN \(event.maxSeatsPerHold)::integer ELSE max_seats_per_hold END,
+                waitlist_offer_ttl_seconds = CASE WHEN \(sets("waitlist_offer_ttl_seconds"))::boolean
+                    THEN \(event.waitlistOfferTTLSeconds)::integer ELSE waitlist_offer_ttl_seconds END,
                 updated_at = now()
             WHERE id = \(event.id)
             RETURNING \(unsafeSQL: EventStore.columns)
