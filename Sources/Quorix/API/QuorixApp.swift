@@ -30,6 +30,7 @@ public final class QuorixApp: HTTPResponder {
     public let keys: APIKeyStore
     public let seatMaps: SeatMapStore
     public let events: EventStore
+    let seatStatusBodies = SeatStatusBodies()
     private var router = Router<Route>()
 
     public init(pool: PGPool, configuration: Configuration, logger: Logger, metrics: ServerMetrics) {

@@ -91,11 +91,20 @@ enum EventRoutes {
                 response.headers.add("ETag", etag)
                 return response
             }
-            let (currentVersion, seats) = try await app.events.statuses(eventID: event.id)
-            var response = HTTPResponse.json(SeatStatusBody.render(
-                eventID: event.id, version: currentVersion, seats: seats, index: index,
-                status: statusFilter, section: sectionFilter))
-            response.headers.add("ETag", "\"\(currentVersion)\"")
+            let filterKey = "\(statusFilter ?? "*")/\(sectionFilter ?? "*")"
+            var body = app.seatStatusBodies.body(eventID: event.id, version: version, filter: filterKey)
+            var bodyVersion = version
+            if body == nil {
+                let (currentVersion, seats) = try await app.events.statuses(eventID: event.id)
+                let rendered = SeatStatusBody.render(
+                    eventID: event.id, version: currentVersion, seats: seats, index: index,
+                    status: statusFilter, section: sectionFilter)
+                app.seatStatusBodies.store(rendered, eventID: event.id, version: currentVersion, filter: filterKey)
+                body = rendered
+                bodyVersion = currentVersion
+            }
+            var response = HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: body ?? [])
+            response.headers.add("ETag", "\"\(bodyVersion)\"")
             response.headers.add("Cache-Control", "no-cache")
             return response
         }
@@ -165,16 +174,57 @@ enum SeatStatusBody {
     static func render(
         eventID: Int, version: Int64, seats: [(seatID: Int, status: String)], index: SeatMapIndex,
         status: String?, section: String?
-    ) -> JSONValue {
-        var members: [(String, JSONValue)] = []
-        members.reserveCapacity(seats.count)
+    ) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(64 + seats.count * 24)
+        out.append(contentsOf: #"{"event_id":"#.utf8)
+        out.append(contentsOf: String(eventID).utf8)
+        out.append(contentsOf: #","version":"#.utf8)
+        out.append(contentsOf: String(version).utf8)
+        out.append(contentsOf: #","seats":{"#.utf8)
+        let sectionPrefix = section.map { $0 + "-" }
+        var first = true
         for seat in seats {
             if let status, seat.status != status { continue }
             guard let label = index.labelsBySeatID[seat.seatID] else { continue }
-            if let section, !label.hasPrefix(section + "-") { continue }
-            members.append((label, .string(seat.status)))
+            if let sectionPrefix, !label.hasPrefix(sectionPrefix) { continue }
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            // Labels are keys of A-Z a-z 0-9 _ . joined by '-', statuses are fixed words:
+            // nothing to escape.
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: label.utf8)
+            out.append(contentsOf: #"":""#.utf8)
+            out.append(contentsOf: seat.status.utf8)
+            out.append(UInt8(ascii: "\""))
         }
-        return .object([("event_id", .int(eventID)), ("version", .int(Int(version))), ("seats", .object(members))])
+        out.append(contentsOf: "}}".utf8)
+        return out
+    }
+}
+
+/// Rendered seat status bodies of the current version of each event, so that repeated reads of
+/// an unchanged event cost a version check, not a re-read and re-render of every seat.
+@LoopActor
+final class SeatStatusBodies {
+    private var bodies: [Int: (version: Int64, byFilter: [String: [UInt8]])] = [:]
+    private let maxEvents = 256
+
+    init() {}
+
+    func body(eventID: Int, version: Int64, filter: String) -> [UInt8]? {
+        guard let entry = bodies[eventID], entry.version == version else { return nil }
+        return entry.byFilter[filter]
+    }
+
+    func store(_ body: [UInt8], eventID: Int, version: Int64, filter: String) {
+        if var entry = bodies[eventID], entry.version == version {
+            entry.byFilter[filter] = body
+            bodies[eventID] = entry
+            return
+        }
+        if bodies.count >= maxEvents { bodies.removeAll() }
+        bodies[eventID] = (version, [filter: body])
     }
 }
 
