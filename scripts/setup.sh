@@ -45,3 +45,18 @@ if [ ! -d "$quorix_root/.build/checkouts" ]; then
     log "resolving Swift packages"
     (cd "$quorix_root" && swift package resolve >/dev/null)
 fi
+
+# As root, PostgreSQL runs as an unprivileged user, which must be able to reach its data folder.
+# Prints a folder under /tmp to use instead of "$1" when "$1"'s parents are closed to others
+# (a checkout under /root, say); prints "$1" otherwise.
+reachable_data_dir() {
+    local wanted="$1" fallback="$2"
+    mkdir -p "$wanted"
+    if [ "$(id -u)" -eq 0 ] && ! runuser -u nobody -- test -x "$wanted" 2>/dev/null; then
+        mkdir -p "$fallback" && chmod 755 "$fallback"
+        log "$wanted is not reachable by unprivileged users; using $fallback for PostgreSQL"
+        echo "$fallback"
+    else
+        echo "$wanted"
+    fi
+}
