@@ -71,7 +71,7 @@ def main():
     args = parser.parse_args()
 
     progress("installing what is missing (wrk, nginx, build dependencies)")
-    subprocess.run(["bash", "-c", f"source {ROOT}/scripts/setup.sh wrk nginx-light"], check=True)
+    subprocess.run(["bash", "-c", f"source {ROOT}/scripts/setup.sh"], check=True, env=dict(os.environ, QUORIX_EXTRA_PACKAGES="wrk nginx-light"))
     progress("building quorix (release)")
     build = subprocess.run(["swift", "build", "-c", "release", "--product", "quorix"], cwd=ROOT, text=True, capture_output=True)
     if build.returncode != 0:

@@ -64,7 +64,7 @@ def main():
     args = parser.parse_args()
 
     progress("installing what is missing (wrk, build dependencies)")
-    subprocess.run(["bash", "-c", f"source {ROOT}/scripts/setup.sh wrk"], check=True)
+    subprocess.run(["bash", "-c", f"source {ROOT}/scripts/setup.sh"], check=True, env=dict(os.environ, QUORIX_EXTRA_PACKAGES="wrk"))
     progress("building quorix (release)")
     build = subprocess.run(["swift", "build", "-c", "release", "--product", "quorix"], cwd=ROOT, text=True, capture_output=True)
     if build.returncode != 0:

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs what Quorix needs and is missing: Debian packages (libuv, libpq, http-parser,
 # PostgreSQL 15 server) and the Swift packages the build resolves. Safe to run again.
-# Sourced by scripts/serve and scripts/test; extra Debian packages may be passed as arguments.
+# Sourced by scripts/serve and scripts/test; extra Debian packages (for benchmarks) may be named
+# in QUORIX_EXTRA_PACKAGES. Arguments are ignored: when sourced, they are the caller's own.
 set -euo pipefail
 
 quorix_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-need_packages=(libuv1-dev libpq-dev libhttp-parser-dev "$@")
+read -r -a extra_packages <<< "${QUORIX_EXTRA_PACKAGES:-}"
+need_packages=(libuv1-dev libpq-dev libhttp-parser-dev "${extra_packages[@]}")
 # The PostgreSQL server: any of 15-17 is fine, 15 is installed when none is present.
 if ! ls /usr/lib/postgresql/1[5-7]/bin/initdb >/dev/null 2>&1; then
     need_packages+=(postgresql-15)
