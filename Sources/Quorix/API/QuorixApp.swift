@@ -31,6 +31,8 @@ public final class QuorixApp: HTTPResponder {
     public let seatMaps: SeatMapStore
     public let events: EventStore
     let seatStatusBodies = SeatStatusBodies()
+    public let holds: HoldStore
+    public let bookings: BookingStore
     private var router = Router<Route>()
 
     public init(pool: PGPool, configuration: Configuration, logger: Logger, metrics: ServerMetrics) {
@@ -40,9 +42,12 @@ public final class QuorixApp: HTTPResponder {
         keys = APIKeyStore(pool: pool, adminKey: configuration.adminKey)
         seatMaps = SeatMapStore(pool: pool)
         events = EventStore(pool: pool)
+        holds = HoldStore(pool: pool)
+        bookings = BookingStore(pool: pool)
         OperationsRoutes.register(in: self)
         SeatMapRoutes.register(in: self)
         EventRoutes.register(in: self)
+        HoldRoutes.register(in: self)
     }
 
     public func add(

@@ -167,6 +167,11 @@ public struct JSONObjectReader: Sendable {
         problems.append(ValidationProblem(fieldPath(name), message))
     }
 
+    /// A problem found elsewhere (a nested object, a resolved list), with its full path.
+    public mutating func problem(_ problem: ValidationProblem) {
+        problems.append(problem)
+    }
+
     /// A field that must be present.
     public mutating func required<T>(_ name: String, _ read: (JSONObjectReader) throws(APIError) -> T?) throws(APIError) -> T? {
         let value = try read(self)

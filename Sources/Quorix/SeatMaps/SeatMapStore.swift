@@ -9,6 +9,9 @@ public struct SeatMapIndex: Sendable {
     public let seatIDsByLabel: [String: Int]
     public let labelsBySeatID: [Int: String]
     public let sectionKeys: Set<String>
+    public let sectionIDsByKey: [String: Int]
+    /// The last ordinal of each row (its seat count − 1): best available aims at the middle.
+    public let lastOrdinalByRow: [Int: Int]
     /// Categories that at least one seat has (every one needs a price).
     public let categoriesInUse: Set<String>
     public var seatCount: Int { seatIDsByLabel.count }
@@ -171,7 +174,7 @@ public final class SeatMapStore {
     public func index(seatmapID: Int) async throws -> SeatMapIndex? {
         if let cached = indexes[seatmapID] { return cached }
         let result = try await pool.query("""
-            SELECT s.id, s.label, s.category, sec.key AS section_key
+            SELECT s.id, s.label, s.category, s.row_id, s.ordinal, sec.id AS section_id, sec.key AS section_key
             FROM seats s JOIN sections sec ON sec.id = s.section_id
             WHERE s.seatmap_id = \(seatmapID)
             """)
@@ -179,6 +182,8 @@ public final class SeatMapStore {
         var byLabel: [String: Int] = [:]
         var byID: [Int: String] = [:]
         var sections = Set<String>()
+        var sectionIDs: [String: Int] = [:]
+        var lastOrdinals: [Int: Int] = [:]
         var categories = Set<String>()
         byLabel.reserveCapacity(result.count)
         byID.reserveCapacity(result.count)
@@ -187,12 +192,17 @@ public final class SeatMapStore {
             let label = try row.string("label")
             byLabel[label] = id
             byID[id] = label
-            sections.insert(try row.string("section_key"))
+            let sectionKey = try row.string("section_key")
+            sections.insert(sectionKey)
+            sectionIDs[sectionKey] = try row.int("section_id")
+            let rowID = try row.int("row_id")
+            lastOrdinals[rowID] = max(lastOrdinals[rowID] ?? 0, try row.int("ordinal"))
             categories.insert(try row.string("category"))
         }
         let index = SeatMapIndex(
             seatmapID: seatmapID, seatIDsByLabel: byLabel, labelsBySeatID: byID,
-            sectionKeys: sections, categoriesInUse: categories)
+            sectionKeys: sections, sectionIDsByKey: sectionIDs, lastOrdinalByRow: lastOrdinals,
+            categoriesInUse: categories)
         indexes[seatmapID] = index
         return index
     }
