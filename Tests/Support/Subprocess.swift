@@ -1,4 +1,5 @@
 import Foundation
+import Quorix
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -39,62 +40,27 @@ public final class Subprocess: Sendable {
             arguments = ["--pdeathsig", "KILL", "--", executable] + arguments
             executable = setpriv
         }
-        var outPipe: [Int32] = [-1, -1]
-        var errPipe: [Int32] = [-1, -1]
-        guard Subprocess.makePipe(&outPipe) else { throw SupportError("pipe failed: \(String(cString: strerror(errno)))") }
-        guard Subprocess.makePipe(&errPipe) else {
-            close(outPipe[0]); close(outPipe[1])
-            throw SupportError("pipe failed: \(String(cString: strerror(errno)))")
-        }
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        // Other tests' sockets and pipes must not leak into the child (a leaked pipe end would keep
-        // another child's output open after it died).
-        if let closefrom = Subprocess.spawnClosefrom { _ = closefrom(&actions, 3) }
-        if let workingDirectory, let chdir = Subprocess.spawnChdir { _ = chdir(&actions, workingDirectory) }
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var defaultSignals = sigset_t()
-        sigemptyset(&defaultSignals)
-        for signal in Int32(1)..<32 where signal != SIGKILL && signal != SIGSTOP {
-            sigaddset(&defaultSignals, signal)
-        }
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for pointer in argv { free(pointer) }
-            for pointer in envp { free(pointer) }
-        }
         // The parent-death signal follows the thread that spawned the child, so spawn from a
         // thread that lives as long as the process.
-        let (spawned, pid) = SpawnerThread.shared.perform { () -> (Int32, pid_t) in
-            var pid: pid_t = 0
-            let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-            return (status, pid)
+        let spawnExecutable = executable, spawnArguments = arguments
+        let outcome = SpawnerThread.shared.perform { () -> Swift.Result<ChildProcess.Started, ChildProcess.Failure> in
+            do throws(ChildProcess.Failure) {
+                return .success(try ChildProcess.spawn(spawnExecutable, spawnArguments, environment: environment, workingDirectory: workingDirectory))
+            } catch {
+                return .failure(error)
+            }
         }
-        close(outPipe[1])
-        close(errPipe[1])
-        guard spawned == 0 else {
-            close(outPipe[0])
-            close(errPipe[0])
-            throw SupportError("could not run \(executable): \(String(cString: strerror(spawned)))")
+        let started: ChildProcess.Started
+        switch outcome {
+        case .success(let value): started = value
+        case .failure(let error): throw SupportError(error.description)
         }
+        let pid = started.pid
+        let outRead = started.standardOutput
+        let errRead = started.standardError
         self.pid = pid
-        startReader(fd: outPipe[0], isStandardOutput: true)
-        startReader(fd: errPipe[0], isStandardOutput: false)
+        startReader(fd: outRead, isStandardOutput: true)
+        startReader(fd: errRead, isStandardOutput: false)
     }
 
     private func startReader(fd: Int32, isStandardOutput: Bool) {
@@ -226,29 +192,6 @@ public final class Subprocess: Sendable {
             throw SupportError("\(process.commandLine) did not finish within \(timeout); output: \(process.standardOutput) \(process.standardError)")
         }
         return Result(status: status, standardOutput: process.standardOutput, standardError: process.standardError)
-    }
-
-    // GNU extensions (glibc 2.34 / 2.29) that Swift's Glibc module does not export.
-    private typealias SpawnClosefrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32
-    private typealias SpawnChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, UnsafePointer<CChar>?) -> Int32
-    private static let spawnClosefrom: SpawnClosefrom? = symbol("posix_spawn_file_actions_addclosefrom_np")
-    private static let spawnChdir: SpawnChdir? = symbol("posix_spawn_file_actions_addchdir_np")
-    private typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>?, Int32) -> Int32
-    private static let pipe2: Pipe2? = symbol("pipe2")
-
-    /// A close-on-exec pipe (atomically where glibc has pipe2).
-    private static func makePipe(_ fds: inout [Int32]) -> Bool {
-        if let pipe2 {
-            return fds.withUnsafeMutableBufferPointer { pipe2($0.baseAddress, O_CLOEXEC) } == 0
-        }
-        guard pipe(&fds) == 0 else { return false }
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        return true
-    }
-
-    private static func symbol<T>(_ name: String) -> T? {
-        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, name) else { return nil }
-        return unsafeBitCast(symbol, to: T.self)
     }
 }
 

@@ -645,59 +645,15 @@ public struct EmbeddedPostgres: Sendable {
     /// Here the child gets only stdin (/dev/null), stdout and stderr (closefrom 3), a clean signal
     /// mask (callers may be on a dispatch thread that blocks every signal) and default handlers.
     static func spawn(_ path: String, _ arguments: [String], environment: [String: String], timeout: TimeInterval) throws -> CommandResult {
-        var outPipe: [Int32] = [-1, -1]
-        var errPipe: [Int32] = [-1, -1]
-        guard pipe(&outPipe) == 0 else {
-            throw EmbeddedPostgresError("could not create a pipe: \(errnoText())")
+        let started: ChildProcess.Started
+        do {
+            started = try ChildProcess.spawn(path, arguments, environment: environment, workingDirectory: "/", newProcessGroup: true)
+        } catch {
+            throw EmbeddedPostgresError(error.description)
         }
-        guard pipe(&errPipe) == 0 else {
-            let text = errnoText()
-            close(outPipe[0])
-            close(outPipe[1])
-            throw EmbeddedPostgresError("could not create a pipe: \(text)")
-        }
-        for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        var readEnds = [outPipe[0], errPipe[0]]
+        let pid = started.pid
+        var readEnds = [started.standardOutput, started.standardError]
         defer { for fd in readEnds where fd >= 0 { close(fd) } }
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        // GNU extensions (glibc 2.34 / 2.29) that Swift's Glibc module does not export.
-        if let addClosefrom = gnuSpawnClosefrom { _ = addClosefrom(&actions, 3) }
-        if let addChdir = gnuSpawnChdir { _ = addChdir(&actions, "/") }
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var defaultSignals = sigset_t()
-        sigemptyset(&defaultSignals)
-        for signal in Int32(1)..<32 where signal != SIGKILL && signal != SIGSTOP {
-            sigaddset(&defaultSignals, signal)
-        }
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
-
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for pointer in argv { free(pointer) }
-            for pointer in envp { free(pointer) }
-        }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
-        close(outPipe[1])
-        close(errPipe[1])
-        guard spawned == 0 else {
-            throw EmbeddedPostgresError("could not run \(path): \(String(cString: strerror(spawned)))")
-        }
 
         var output: [[UInt8]] = [[], []]
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -763,16 +719,6 @@ public struct EmbeddedPostgres: Sendable {
         )
     }
 
-    private typealias SpawnClosefrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32
-    private typealias SpawnChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, UnsafePointer<CChar>?) -> Int32
-
-    private static let gnuSpawnClosefrom: SpawnClosefrom? = glibcSymbol("posix_spawn_file_actions_addclosefrom_np")
-    private static let gnuSpawnChdir: SpawnChdir? = glibcSymbol("posix_spawn_file_actions_addchdir_np")
-
-    private static func glibcSymbol<T>(_ name: String) -> T? {
-        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, name) else { return nil }
-        return unsafeBitCast(symbol, to: T.self)
-    }
     #else
     private final class OutputBuffer: @unchecked Sendable {
         private let lock = NSLock()
