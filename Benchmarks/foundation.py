@@ -15,27 +15,8 @@ Loopback only; every run is bounded by --seconds. Prints a Markdown table for BE
 """
 import argparse, json, os, re, shutil, signal, statistics, subprocess, sys, tempfile, time, urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from common import ROOT, machine, prepare, progress, sh, wrk
 QUORIX_PORT, NGINX_PORT = 18300, 18301
-
-
-def progress(message):
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def sh(command, **kwargs):
-    return subprocess.run(command, shell=True, check=True, text=True, capture_output=True, **kwargs).stdout
-
-
-def wrk(url, seconds, connections):
-    output = sh(f"wrk -t1 -c{connections} -d{seconds}s --latency {url}")
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    p99 = re.search(r"\s99%\s+([\d.]+)(us|ms|s)", output)
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    errors = re.search(r"Socket errors: (.*)", output)
-    return {"rate": rate, "p99_ms": float(p99.group(1)) * scale,
-            "non2xx": int(non2xx.group(1)) if non2xx else 0, "errors": errors.group(1) if errors else ""}
 
 
 def pgbench(socket_dir, seconds, clients):
@@ -70,13 +51,7 @@ def main():
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args()
 
-    progress("installing what is missing (wrk, nginx, build dependencies)")
-    subprocess.run(["bash", "-c", f"source {ROOT}/scripts/setup.sh"], check=True, env=dict(os.environ, QUORIX_EXTRA_PACKAGES="wrk nginx-light"))
-    progress("building quorix (release)")
-    build = subprocess.run(["swift", "build", "-c", "release", "--product", "quorix"], cwd=ROOT, text=True, capture_output=True)
-    if build.returncode != 0:
-        raise SystemExit("the release build failed:\n" + build.stdout[-4000:] + build.stderr[-4000:])
-    binary = os.path.join(sh("swift build -c release --show-bin-path", cwd=ROOT).strip(), "quorix")
+    binary = prepare("wrk nginx-light")
 
     data_dir = os.path.join(ROOT, ".build", "bench-foundation")
     work = tempfile.mkdtemp(prefix="quorix-bench-")
@@ -136,7 +111,6 @@ http {{ access_log off; client_body_temp_path {work}; proxy_temp_path {work}; fa
             bad = [r for r in results[name] if r["non2xx"] or r["errors"]]
             if bad:
                 progress(f"warning: {name} had non-2xx responses or socket errors: {bad}")
-        machine = f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB"
         rows = [
             ("HTTP: quorix GET /livez", median("quorix_livez"), median("quorix_livez", "p99_ms")),
             ("HTTP: nginx, 1 worker, same body", median("nginx"), median("nginx", "p99_ms")),
@@ -144,7 +118,7 @@ http {{ access_log off; client_body_temp_path {work}; proxy_temp_path {work}; fa
             ("PG: quorix GET /healthz (SELECT 1 via pool of 8)", median("quorix_healthz"), median("quorix_healthz", "p99_ms")),
             ("PG: pgbench SELECT 1, 8 clients, extended protocol", median("pgbench"), None),
         ]
-        print(f"\nDate: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {machine}; "
+        print(f"\nDate: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {machine()}; "
               f"wrk -t1 -c{args.connections} -d{args.seconds}s; medians of {args.runs} interleaved runs.\n")
         print("| measurement | requests/s | p99 ms |")
         print("|---|---:|---:|")

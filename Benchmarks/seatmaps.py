@@ -15,18 +15,10 @@ Medians of --runs. Loopback only, every step bounded. Prints a Markdown table.
 """
 import argparse, json, os, re, signal, statistics, subprocess, sys, tempfile, time, urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from common import ROOT, machine, prepare, progress, sh, wrk
 PORT = 18310
 ADMIN = "bench-admin-key-0123456789abcdef"
 MAPS = ["theatre", "arena", "stadium"]
-
-
-def progress(message):
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def sh(command, **kwargs):
-    return subprocess.run(command, shell=True, check=True, text=True, capture_output=True, **kwargs).stdout
 
 
 def request(method, path, body=None, key=None, headers=None):
@@ -48,14 +40,6 @@ def timed_copy(psql, command):
     return float(re.findall(r"Time: ([\d.]+) ms", output)[-1]) / 1000
 
 
-def wrk(url, seconds, connections, header=None):
-    extra = f"-H '{header}'" if header else ""
-    output = sh(f"wrk -t1 -c{connections} -d{seconds}s --latency {extra} {url}")
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    p99 = re.search(r"\s99%\s+([\d.]+)(us|ms|s)", output)
-    return rate, float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
@@ -63,13 +47,7 @@ def main():
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
 
-    progress("installing what is missing (wrk, build dependencies)")
-    subprocess.run(["bash", "-c", f"source {ROOT}/scripts/setup.sh"], check=True, env=dict(os.environ, QUORIX_EXTRA_PACKAGES="wrk"))
-    progress("building quorix (release)")
-    build = subprocess.run(["swift", "build", "-c", "release", "--product", "quorix"], cwd=ROOT, text=True, capture_output=True)
-    if build.returncode != 0:
-        raise SystemExit("the release build failed:\n" + build.stdout[-4000:] + build.stderr[-4000:])
-    binary = os.path.join(sh("swift build -c release --show-bin-path", cwd=ROOT).strip(), "quorix")
+    binary = prepare("wrk")
 
     data_dir = os.path.join(ROOT, ".build", "bench-seatmaps")
     subprocess.run(["rm", "-rf", data_dir])
@@ -138,9 +116,11 @@ def main():
             full, revalidate = [], []
             for run in range(1, args.runs + 1):
                 progress(f"{name} run {run}/{args.runs}: wrk GET /seats (full body, {len(body):,} bytes)")
-                full.append(wrk(url, args.seconds, args.connections))
+                run_full = wrk(url, args.seconds, args.connections)
+                full.append((run_full["rate"], run_full["p99_ms"]))
                 progress(f"{name} run {run}/{args.runs}: wrk GET /seats with If-None-Match (304)")
-                revalidate.append(wrk(url, args.seconds, args.connections, f"If-None-Match: {etag}"))
+                run_304 = wrk(url, args.seconds, args.connections, f"If-None-Match: {etag}")
+                revalidate.append((run_304["rate"], run_304["p99_ms"]))
             med = statistics.median
             rows.append({
                 "map": name, "seats": seat_count, "body_bytes": len(body),
@@ -150,8 +130,7 @@ def main():
                 "not_modified_rps": med(r for r, _ in revalidate), "not_modified_p99_ms": med(p for _, p in revalidate),
             })
 
-        machine = f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB"
-        print(f"\nDate: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {machine}; "
+        print(f"\nDate: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {machine()}; "
               f"medians of {args.runs}; wrk -t1 -c{args.connections} -d{args.seconds}s.\n")
         print("| map | seats | store (import) s | import command s | COPY seats s | store / COPY | create event s | COPY inventory s | create / COPY |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
