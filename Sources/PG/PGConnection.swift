@@ -107,6 +107,12 @@ public final class PGConnection {
     /// Runs one parameterized statement and returns its result.
     @discardableResult
     public func query(_ query: PGQuery) async throws(PGError) -> PGResult {
+        // Parameters travel as C strings: a NUL would silently cut the value short.
+        if query.binds.contains(where: { $0?.utf8.contains(0) == true }) {
+            throw PGError(
+                kind: .server, message: "a parameter contains a NUL character (\\u0000), which text cannot store",
+                sqlState: "22021")
+        }
         let results = try await send { connection in
             let count = Int32(query.binds.count)
             return withCStrings(query.binds) { values in

@@ -28,6 +28,16 @@ import Testing
         expectError(try await post(lone), status: 400, code: "invalid_json")
     }
 
+    /// JSON allows `\u0000`, PostgreSQL text does not, and libpq parameters would cut the value
+    /// short at it: a 422, and nothing stored.
+    @Test func aNulCharacterInAStringIs422AndNothingIsStored() async throws {
+        let response = try await post(#"{"role": "client", "name": "nul-check\u0000office"}"#)
+        expectError(response, status: 422, code: "validation_failed")
+        let server = try await sharedServer.get()
+        let stored = try TestCluster.psql(server.databaseConninfo, "SELECT count(*) FROM api_keys WHERE name LIKE 'nul-check%'")
+        #expect(stored == "0")
+    }
+
     @Test(arguments: [
         #"{"role": 5, "name": "x"}"#, #"{"role": "client", "name": ["x"]}"#, #"{"role": "client", "name": {"first": "x"}}"#,
         #"{"role": true, "name": "x"}"#, "[]", #""just a string""#, "42",

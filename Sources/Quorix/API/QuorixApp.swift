@@ -98,6 +98,11 @@ public final class QuorixApp: HTTPResponder {
             }
         } catch let error as APIError {
             response = error.response
+        } catch let error as PGError where error.sqlState?.hasPrefix("22") == true || error.sqlState == "23514" {
+            // A value the database cannot store (a NUL in text, a number out of range) or a CHECK
+            // it refuses: the client's input, which validation should have caught first.
+            logger.warning("database refused a value", metadata: ["route": "\(routeLabel)", "error": "\(error.debugDescription)"])
+            response = APIError.validation("", "a value in the request cannot be stored: \(error.message)").response
         } catch let error as PGError where error.isUnavailable {
             logger.warning("database unavailable", metadata: ["route": "\(routeLabel)", "error": "\(error.debugDescription)"])
             response = APIError.databaseUnavailable.response

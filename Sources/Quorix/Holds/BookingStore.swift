@@ -87,8 +87,15 @@ public final class BookingStore {
                     return .idempotencyKeyReused
                 }
             }
-            if let bookingID = try hold.optionalInt("booking_id"),
-               let booking = try await BookingStore.booking(eventID: eventID, id: bookingID, on: connection) {
+            var existingBookingID = try hold.optionalInt("booking_id")
+            if existingBookingID == nil, try hold.string("status") == "confirmed" {
+                // Confirmed by a transaction that committed while this one waited for the lock: the
+                // locking statement's subquery still used the older snapshot; a new statement sees it.
+                existingBookingID = try await connection.query("""
+                    SELECT id FROM bookings WHERE event_id = \(eventID) AND hold_id = \(holdID)
+                    """).first?.int("id")
+            }
+            if let existingBookingID, let booking = try await BookingStore.booking(eventID: eventID, id: existingBookingID, on: connection) {
                 return .confirmed(booking, created: false)
             }
             let status = try hold.string("status")
@@ -103,10 +110,16 @@ public final class BookingStore {
             // Seats of this hold taken by someone else can only mean it expired meanwhile.
             guard seats.count == seatIDs.count else { return .expired }
             if let idempotencyKey {
-                try await connection.query("""
+                // Claim the key; a confirm of another hold that claimed it meanwhile wins (this
+                // INSERT waits for it to commit), and this one then changes nothing.
+                let claimed = try await connection.query("""
                     INSERT INTO idempotency_keys (api_key_id, idempotency_key, event_id, hold_id)
                     VALUES (\(scope)::uuid, \(idempotencyKey), \(eventID), \(holdID)) ON CONFLICT DO NOTHING
+                    RETURNING hold_id
                     """)
+                if claimed.isEmpty {
+                    return .idempotencyKeyReused
+                }
             }
             let inserted = try await connection.query("""
                 INSERT INTO bookings (event_id, hold_id, customer, api_key_id, idempotency_key, total_cents)

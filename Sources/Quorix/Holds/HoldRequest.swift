@@ -16,7 +16,10 @@ struct HoldRequest {
     static func read(_ body: JSONObjectReader, event: Event, index: SeatMapIndex) throws(APIError) -> HoldRequest {
         var body = body
         let customer = try body.required("customer") { reader throws(APIError) in try reader.string("customer") }
-        if let customer, customer.isEmpty || customer.count > 128 { body.problem("customer", "must be 1 to 128 characters") }
+        // Characters as PostgreSQL counts them (code points); NUL cannot be stored in text.
+        if let customer, customer.isEmpty || customer.unicodeScalars.count > 128 || customer.unicodeScalars.contains("\u{0}") {
+            body.problem("customer", "must be 1 to 128 characters, without NUL")
+        }
         let labels = try body.stringArray("seats")
         let best = try body.object("best_available")
         let ttl = try body.int("ttl_seconds")
