@@ -198,13 +198,15 @@ func onThreads<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) -> T
 
 // MARK: - A catalog server
 
-/// A server with an admin, two organizers, a client and sample maps uploaded, started on first use.
+/// A server with an admin, two organizers, two clients and sample maps uploaded, started on first use.
 final class CatalogServer: Sendable {
     struct Fixture: Sendable {
         let server: ServerProcess
         let organizer: String
         let otherOrganizer: String
         let client: String
+        /// A second client (another ticketing front end).
+        let otherClient: String
         let theatreID: Int
         let stadiumID: Int
     }
@@ -227,8 +229,11 @@ final class CatalogServer: Sendable {
         let organizer = try server.createKey(role: "organizer", name: "catalog organizer")
         let other = try server.createKey(role: "organizer", name: "other organizer")
         let client = try server.createKey(role: "client", name: "catalog client")
+        let otherClient = try server.createKey(role: "client", name: "other catalog client")
         let theatre = try server.uploadSample(SampleMaps.theatre, key: organizer)
         let stadium = try server.uploadSample(SampleMaps.stadium, key: organizer)
-        return Fixture(server: server, organizer: organizer, otherOrganizer: other, client: client, theatreID: theatre, stadiumID: stadium)
+        return Fixture(
+            server: server, organizer: organizer, otherOrganizer: other, client: client, otherClient: otherClient,
+            theatreID: theatre, stadiumID: stadium)
     }
 }

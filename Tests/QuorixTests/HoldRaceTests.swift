@@ -34,7 +34,7 @@ import Testing
         let outcomes = await onThreads(clients) { index in
             let request = requests[index]
             let body = request.explicit.map { #"{"customer": "racer-\#(index)", "seats": \#(jsonList($0))}"# }
-                ?? SaleServer.Fixture.bestBody(quantity: request.quantity, customer: "racer-\(index)")
+                ?? CatalogServer.Fixture.bestBody(quantity: request.quantity, customer: "racer-\(index)")
             return saleRequest(port: port, "POST", "/v1/events/\(id)/holds", key: key, body: body)
         }
         let elapsed = ContinuousClock.now - started

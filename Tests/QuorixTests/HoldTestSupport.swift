@@ -10,7 +10,8 @@ import Testing
 /// its own, so nothing one test does can be seen by another.
 
 /// The server of `HoldAPITests`, `BookingAPITests` and `HoldRaceTests`.
-let saleServer = SaleServer()
+/// The sale suites share one server of their own (their events and keys stay apart from the catalog suites).
+let saleServer = CatalogServer()
 
 /// Distinct prices per category, so that a total names the categories it was made of.
 enum SalePrices {
@@ -22,42 +23,6 @@ enum SalePrices {
     }
 }
 
-final class SaleServer: Sendable {
-    struct Fixture: Sendable {
-        let server: ServerProcess
-        let organizer: String
-        /// The client most tests act through.
-        let client: String
-        /// A second client (another ticketing front end).
-        let otherClient: String
-        let theatreID: Int
-        let stadiumID: Int
-    }
-
-    private let task = Mutex<Task<Fixture, any Error>?>(nil)
-
-    func get() async throws -> Fixture {
-        let task = task.withLock { task -> Task<Fixture, any Error> in
-            if let task { return task }
-            let started = Task { try await SaleServer.make() }
-            task = started
-            return started
-        }
-        return try await task.value
-    }
-
-    @concurrent
-    private static func make() async throws -> Fixture {
-        let server = try await ServerProcess.start()
-        let organizer = try server.createKey(role: "organizer", name: "sale organizer")
-        let client = try server.createKey(role: "client", name: "sale client")
-        let otherClient = try server.createKey(role: "client", name: "other sale client")
-        let theatre = try server.uploadSample(SampleMaps.theatre, key: organizer)
-        let stadium = try server.uploadSample(SampleMaps.stadium, key: organizer)
-        return Fixture(
-            server: server, organizer: organizer, client: client, otherClient: otherClient, theatreID: theatre, stadiumID: stadium)
-    }
-}
 
 /// A hold as a 201 answer shows it.
 struct SaleHold: Sendable {
@@ -146,7 +111,7 @@ func saleRequest(
     }
 }
 
-extension SaleServer.Fixture {
+extension CatalogServer.Fixture {
     var port: Int { server.port }
 
     // MARK: - Requests
@@ -181,19 +146,6 @@ extension SaleServer.Fixture {
     func block(_ eventID: Int, _ labels: [String]) throws {
         let response = try send("POST", "/v1/events/\(eventID)/block", key: organizer, json: #"{"seats": \#(jsonList(labels))}"#)
         guard response.status == 200 else { throw SupportError("blocking \(labels.prefix(5)) failed: \(response)") }
-    }
-
-    /// `GET /v1/events/{id}/seats`: version and label → status.
-    func seatStatus(_ eventID: Int, query: String = "") throws -> (version: Int, seats: [String: String]) {
-        let response = try send("GET", "/v1/events/\(eventID)/seats\(query)", key: nil)
-        guard response.status == 200 else { throw SupportError("seat status failed: \(response)") }
-        let json = try response.json()
-        guard let version = json["version"]?.catalogInt, let members = json["seats"]?.catalogMembers else {
-            throw SupportError("not a seat status body: \(response)")
-        }
-        var seats: [String: String] = [:]
-        for (label, status) in members { seats[label] = status.catalogString ?? "?" }
-        return (version, seats)
     }
 
     /// `counts` of `GET /v1/events/{id}`.
