@@ -42,6 +42,10 @@ public final class QuorixApp: HTTPResponder {
         keys = APIKeyStore(pool: pool, adminKey: configuration.adminKey)
         seatMaps = SeatMapStore(pool: pool)
         events = EventStore(pool: pool)
+        events.statisticsFailure = { [logger] error in
+            logger.warning("ANALYZE after creating an event failed; holds may plan badly until autovacuum analyzes",
+                metadata: ["error": "\(error.debugDescription)"])
+        }
         holds = HoldStore(pool: pool)
         bookings = BookingStore(pool: pool)
         OperationsRoutes.register(in: self)

@@ -106,9 +106,18 @@ public final class EventStore {
                 """)
             return event
         }
-        try await pool.query("ANALYZE event_seats")
+        // The event is committed: a failed ANALYZE must not turn its creation into an error the
+        // client would retry (and so create the event twice). It is reported to the caller.
+        do {
+            try await pool.query("ANALYZE event_seats")
+        } catch {
+            statisticsFailure?(error)
+        }
         return event
     }
+
+    /// Told when refreshing statistics after creating an event failed (the event exists).
+    public var statisticsFailure: ((PGError) -> Void)?
 
     public func event(id: Int) async throws -> Event? {
         let result = try await pool.query("SELECT \(unsafeSQL: EventStore.columns) FROM events WHERE id = \(id)")

@@ -101,9 +101,12 @@ enum HoldRoutes {
                 apiKeyID: context.principal?.keyID, customer: customer,
                 beforeID: page.afterID == 0 ? nil : page.afterID, limit: page.limit)
             var items: [JSONValue] = []
+            var indexes: [Int: SeatMapIndex?] = [:]  // by event: one lookup per event, not per booking
             for booking in bookings {
-                let index = try await app.seatMaps.index(seatmapID: try await seatmapID(ofEvent: booking.eventID, app))
-                items.append(BookingJSON.render(booking, index: index))
+                if indexes[booking.eventID] == nil {
+                    indexes[booking.eventID] = try await app.seatMaps.index(seatmapID: try await seatmapID(ofEvent: booking.eventID, app))
+                }
+                items.append(BookingJSON.render(booking, index: indexes[booking.eventID] ?? nil))
             }
             return .json(page.page(items, lastID: bookings.last?.id))
         }
