@@ -18,6 +18,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "quorix", targets: ["quorix"]),
+        .executable(name: "quorix-load", targets: ["quorix-load"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -58,6 +59,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The benchmarks' load generator (Benchmarks/): loopback only, bounded, on the same loop.
+        .executableTarget(name: "quorix-load", dependencies: ["Loop", "HTTP1"], swiftSettings: strict),
 
         // Shared by the test targets: a PostgreSQL cluster for tests, a server process, an HTTP client.
         .target(

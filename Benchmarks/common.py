@@ -1,5 +1,5 @@
 """What every benchmark command shares: progress lines, shell calls, the release build, wrk."""
-import os, re, subprocess, sys
+import json, os, re, signal, subprocess, sys, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -9,19 +9,83 @@ def progress(message):
 
 
 def sh(command, **kwargs):
-    return subprocess.run(command, shell=True, check=True, text=True, capture_output=True, **kwargs).stdout
+    result = subprocess.run(command, shell=True, text=True, capture_output=True, **kwargs)
+    if result.returncode != 0:
+        raise SystemExit(f"command failed ({result.returncode}): {command}\n{result.stdout[-2000:]}{result.stderr[-4000:]}")
+    return result.stdout
 
 
-def prepare(extra_packages):
-    """Installs what is missing and builds quorix in release mode; returns the binary's path."""
+def prepare(extra_packages, products=("quorix",)):
+    """Installs what is missing and builds the products in release mode; returns the first's path."""
     progress(f"installing what is missing ({extra_packages}, build dependencies)")
     subprocess.run(["bash", "-c", f"source {ROOT}/scripts/setup.sh"], check=True,
                    env=dict(os.environ, QUORIX_EXTRA_PACKAGES=extra_packages))
-    progress("building quorix (release)")
-    build = subprocess.run(["swift", "build", "-c", "release", "--product", "quorix"], cwd=ROOT, text=True, capture_output=True)
-    if build.returncode != 0:
-        raise SystemExit("the release build failed:\n" + build.stdout[-4000:] + build.stderr[-4000:])
-    return os.path.join(sh("swift build -c release --show-bin-path", cwd=ROOT).strip(), "quorix")
+    for product in products:
+        progress(f"building {product} (release)")
+        build = subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, text=True, capture_output=True)
+        if build.returncode != 0:
+            raise SystemExit("the release build failed:\n" + build.stdout[-4000:] + build.stderr[-4000:])
+    return os.path.join(sh("swift build -c release --show-bin-path", cwd=ROOT).strip(), products[0])
+
+
+def wait_http(url, timeout=180, process=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline and (process is None or process.poll() is None):
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except Exception:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout}s")
+
+
+class Server:
+    """`quorix serve` on its embedded PostgreSQL in a fresh data folder, no sample maps loaded."""
+
+    def __init__(self, binary, port, name, admin_key, extra_env=None):
+        self.port, self.admin_key = port, admin_key
+        data_dir = os.path.join(ROOT, ".build", f"bench-{name}")
+        subprocess.run(["rm", "-rf", data_dir])
+        self.work = subprocess.run(["mktemp", "-d", "/tmp/quorix-bench-XXXXXX"], check=True, text=True, capture_output=True).stdout.strip()
+        os.chmod(self.work, 0o755)
+        env = dict(os.environ, QUORIX_DATA_DIR=data_dir, QUORIX_LOG_LEVEL="info", QUORIX_LISTEN=f"127.0.0.1:{port}",
+                   QUORIX_ADMIN_KEY=admin_key, QUORIX_SEATMAPS_DIR=self.work)  # an empty folder: no samples
+        env.update(extra_env or {})
+        env.pop("QUORIX_DATABASE_URL", None)
+        self.log_path = os.path.join(self.work, "quorix.log")
+        log = open(self.log_path, "w")
+        self.process = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        # The embedded cluster's socket is <data>/run (the data folder here is short enough).
+        self.conninfo = f"host={data_dir}/run port=5432 user=quorix dbname=quorix"
+        try:
+            wait_http(f"http://127.0.0.1:{port}/healthz", process=self.process)
+        except SystemExit:
+            self.stop()
+            raise SystemExit("the server did not start; see " + self.log_path)
+        self.psql = f"psql -X -q -At \"{self.conninfo}\""
+
+    def request(self, method, path, body=None, key=None, headers=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if key:
+            req.add_header("Authorization", f"Bearer {key}")
+        for name, value in (headers or {}).items():
+            req.add_header(name, value)
+        with urllib.request.urlopen(req, timeout=120) as response:
+            return response.status, dict(response.headers), response.read()
+
+    def sql(self, statement):
+        return sh(f"{self.psql} -c \"{statement}\"").strip()
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
 
 
 def wrk(url, seconds, connections, header=None):

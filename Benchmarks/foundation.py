@@ -15,7 +15,7 @@ Loopback only; every run is bounded by --seconds. Prints a Markdown table for BE
 """
 import argparse, json, os, re, shutil, signal, statistics, subprocess, sys, tempfile, time, urllib.request
 
-from common import ROOT, machine, prepare, progress, sh, wrk
+from common import wait_http, ROOT, machine, prepare, progress, sh, wrk
 QUORIX_PORT, NGINX_PORT = 18300, 18301
 
 
@@ -30,18 +30,6 @@ def pgbench(socket_dir, seconds, clients):
     rate = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", output).group(1))
     latency = float(re.search(r"latency average = ([\d.]+) ms", output).group(1))
     return {"rate": rate, "p99_ms": None, "avg_ms": latency}
-
-
-def wait_http(url, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except Exception:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {timeout}s")
 
 
 def main():

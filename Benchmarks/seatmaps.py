@@ -13,25 +13,12 @@ For each sample map (theatre, arena, stadium), in one run on one embedded Postgr
    revalidations with `If-None-Match`.
 Medians of --runs. Loopback only, every step bounded. Prints a Markdown table.
 """
-import argparse, json, os, re, signal, statistics, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, os, re, statistics, time
 
-from common import ROOT, machine, prepare, progress, sh, wrk
+from common import ROOT, Server, machine, prepare, progress, sh, wrk
 PORT = 18310
 ADMIN = "bench-admin-key-0123456789abcdef"
 MAPS = ["theatre", "arena", "stadium"]
-
-
-def request(method, path, body=None, key=None, headers=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"http://127.0.0.1:{PORT}{path}", data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if key:
-        req.add_header("Authorization", f"Bearer {key}")
-    for name, value in (headers or {}).items():
-        req.add_header(name, value)
-    with urllib.request.urlopen(req, timeout=120) as response:
-        return response.status, dict(response.headers), response.read()
 
 
 def timed_copy(psql, command):
@@ -49,29 +36,9 @@ def main():
 
     binary = prepare("wrk")
 
-    data_dir = os.path.join(ROOT, ".build", "bench-seatmaps")
-    subprocess.run(["rm", "-rf", data_dir])
-    work = tempfile.mkdtemp(prefix="quorix-bench-")
-    os.chmod(work, 0o755)
-    env = dict(os.environ, QUORIX_DATA_DIR=data_dir, QUORIX_LOG_LEVEL="info", QUORIX_LISTEN=f"127.0.0.1:{PORT}",
-               QUORIX_ADMIN_KEY=ADMIN, QUORIX_SEATMAPS_DIR=work)  # an empty folder: no samples preloaded
-    env.pop("QUORIX_DATABASE_URL", None)
-    log = open(os.path.join(work, "quorix.log"), "w")
-    server = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    server = Server(binary, PORT, "seatmaps", ADMIN)
+    request, psql, work, conninfo = server.request, server.psql, server.work, server.conninfo
     try:
-        deadline = time.time() + 180
-        conninfo = None
-        while time.time() < deadline and conninfo is None:
-            time.sleep(0.3)
-            for line in open(log.name):
-                if '"listening"' in line:
-                    conninfo = True
-        for line in open(log.name):
-            if "embedded postgres ready" in line:
-                conninfo = json.loads(line)["conninfo"]
-        if not isinstance(conninfo, str):
-            raise SystemExit("the server did not start; see " + log.name)
-        psql = f"psql -X -q -At \"{conninfo}\""
         _, _, body = request("POST", "/v1/keys", {"role": "organizer", "name": "bench"}, ADMIN)
         organizer = json.loads(body)["key"]
         sh(f"{psql} -c 'CREATE TABLE bench_seats (LIKE seats INCLUDING ALL); CREATE TABLE bench_event_seats (LIKE event_seats INCLUDING ALL)'")
@@ -145,11 +112,7 @@ def main():
                   f"{r['not_modified_rps']:,.0f} | {r['not_modified_p99_ms']:.1f} |")
         print("\nAll:", json.dumps(rows))
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -53,7 +53,8 @@ public final class HTTPServer {
 
     public func start() throws(UVError) {
         listener = try TCPListener(
-            host: configuration.host, port: configuration.port,
+            // A deep backlog: when sales open, thousands connect at once (the kernel caps it at somaxconn).
+            host: configuration.host, port: configuration.port, backlog: 4096,
             onAcceptError: { [weak self] error in self?.onAcceptError?(error) },
             onConnection: { [weak self] stream in self?.accept(stream) })
     }

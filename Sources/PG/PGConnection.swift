@@ -20,6 +20,15 @@ public struct PGNotification: Sendable, Equatable {
 @LoopActor
 public final class PGConnection {
     private var connection: OpaquePointer?
+    /// Statements (or statement strings) sent by every connection of the process: the database
+    /// work per request, as the benchmarks and `/metrics` report it.
+    public private(set) static var statementsSent = 0
+    /// Statements prepared on this connection, by SQL text. Planning the hold statement costs
+    /// more than running it (2.3 ms against 0.9 ms here), so each text is parsed and planned once
+    /// per connection; PostgreSQL re-plans by itself when the schema changes.
+    private var preparedNames: [String: String] = [:]
+    /// Texts past this many run unprepared (SQL built at run time must not grow the cache).
+    static let preparedLimit = 256
     private var watcher: FDWatcher?
     private var flushing = false
     private var connectWaiter: CheckedContinuation<Result<Void, PGError>, Never>?
@@ -113,15 +122,35 @@ public final class PGConnection {
                 kind: .server, message: "a parameter contains a NUL character (\\u0000), which text cannot store",
                 sqlState: "22021")
         }
+        let name = try await preparedName(for: query)
         let results = try await send { connection in
             let count = Int32(query.binds.count)
             return withCStrings(query.binds) { values in
-                PQsendQueryParams(connection, query.sql, count, nil, values, nil, nil, 0)
+                if let name {
+                    PQsendQueryPrepared(connection, name, count, values, nil, nil, 0)
+                } else {
+                    PQsendQueryParams(connection, query.sql, count, nil, values, nil, nil, 0)
+                }
             }
         }
         guard let last = results.last else { throw PGError(kind: .decoding, message: "the statement returned no result") }
         return last
     }
+
+    /// The name `query`'s text is prepared under on this connection (preparing it first, one round
+    /// trip, the first time), or nil once the cache is full.
+    private func preparedName(for query: PGQuery) async throws(PGError) -> String? {
+        if let name = preparedNames[query.sql] { return name }
+        guard preparedNames.count < Self.preparedLimit else { return nil }
+        let name = "qx\(preparedNames.count)"
+        let count = Int32(query.binds.count)
+        _ = try await send { connection in PQsendPrepare(connection, name, query.sql, count, nil) }
+        preparedNames[query.sql] = name
+        return name
+    }
+
+    /// Statements this connection has prepared (tests check the cache's bound).
+    public var preparedStatementCount: Int { preparedNames.count }
 
     /// Runs a string of statements without parameters (migrations, `BEGIN`, `LISTEN x`).
     @discardableResult
@@ -137,6 +166,7 @@ public final class PGConnection {
             broke(error)
             throw error
         }
+        PGConnection.statementsSent += 1
         results = []
         firstError = nil
         flush()

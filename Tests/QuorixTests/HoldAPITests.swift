@@ -563,6 +563,73 @@ struct RefusedHold: Sendable, CustomTestStringConvertible {
     }
 }
 
+@Suite struct BestAvailablePagingTests {
+    /// Best available reads free seats a page (200) at a time, front rows first. With every
+    /// other seat blocked in the first 700 seats of that order, no pair fits in the first pages:
+    /// the pair must come from the first rank further back that has two free seats side by side
+    /// (among that rank's rows, the window nearest a row's middle wins).
+    @Test func findsAPairPastPagesOfSingleSeats() async throws {
+        let sale = try await saleServer.get()
+        let id = try sale.newEvent(stadium: true)
+        let ordered = try await sale.server.sql("""
+            SELECT s.label, es.row_id, es.row_rank, es.ordinal FROM event_seats es JOIN seats s ON s.id = es.seat_id
+            WHERE es.event_id = \(id) ORDER BY es.row_rank, es.row_id, es.ordinal
+            """).rows.map {
+                (label: try $0.string("label"), row: try $0.int("row_id"), rank: try $0.int("row_rank"), ordinal: try $0.int("ordinal"))
+            }
+        let blocked = Set(ordered.prefix(700).enumerated().filter { $0.offset % 2 == 1 }.map(\.element.label))
+        for chunk in stride(from: 0, to: blocked.count, by: 300) {
+            try sale.block(id, Array(blocked.sorted()[chunk..<min(chunk + 300, blocked.count)]))
+        }
+        // The first rank, in best-available order, with two free seats side by side in a row.
+        var expectedRank: Int?
+        for (previous, seat) in zip(ordered, ordered.dropFirst())
+        where previous.row == seat.row && seat.ordinal == previous.ordinal + 1 && !blocked.contains(previous.label) && !blocked.contains(seat.label) {
+            expectedRank = seat.rank
+            break
+        }
+        let hold = try sale.parseHold(try sale.holdBest(id, quantity: 2))
+        #expect(areAdjacentInOneRow(hold.seats), "\(hold.seats)")
+        let ranks = Set(ordered.filter { hold.seats.contains($0.label) }.map(\.rank))
+        #expect(ranks == [try #require(expectedRank)], "took \(hold.seats), the first fitting rank is \(expectedRank ?? -1)")
+        // Past three whole pages of single seats: the paging was needed.
+        let positions = ordered.indices.filter { hold.seats.contains(ordered[$0].label) }
+        #expect(positions.allSatisfy { $0 >= 3 * 200 }, "positions \(positions)")
+        #expect(hold.seats.allSatisfy { !blocked.contains($0) })
+        try await sale.expectConsistent(id, seatCount: SampleMaps.stadium.seats)
+    }
+
+    /// Refusals may come from the process's memory of seats just taken; freeing seats (release,
+    /// cancel, unblock) must make them available again at once, not after the memory fades.
+    @Test func freedSeatsAreAvailableAtOnceDespiteTheMemoryOfRefusals() async throws {
+        let sale = try await saleServer.get()
+        let id = try sale.newEvent()
+        let seats = ["BOXR-A-1", "BOXR-A-2"]
+        let first = try sale.requireHold(id, seats: seats)
+        expectError(try sale.hold(id, seats: seats, customer: "u-2"), status: 409, code: "seats_unavailable")
+        #expect(try sale.release(first.token).status == 204)
+        let second = try sale.requireHold(id, seats: seats, customer: "u-2")
+
+        // Sold out for best available in the section, then a cancelled booking frees two seats.
+        let booking = try sale.parseBooking(try sale.confirm(second.token))
+        let rest = try await sale.labels(seatmapID: sale.theatreID).filter { $0.hasPrefix("BOXR-") && !seats.contains($0) }
+        try sale.block(id, rest)
+        expectError(try sale.holdBest(id, quantity: 2, section: "BOXR"), status: 409, code: "no_seats_available")
+        expectError(try sale.holdBest(id, quantity: 2, section: "BOXR"), status: 409, code: "no_seats_available")
+        #expect(try sale.cancel(booking.id).status == 200)
+        let again = try sale.parseHold(try sale.holdBest(id, quantity: 2, section: "BOXR"))
+        #expect(Set(again.seats) == Set(seats))
+
+        // Blocked seats refused, then unblocked: available at once.
+        #expect(try sale.release(again.token).status == 204)
+        try sale.block(id, seats)
+        expectError(try sale.hold(id, seats: seats, customer: "u-3"), status: 409, code: "seats_unavailable")
+        #expect(try sale.send("POST", "/v1/events/\(id)/unblock", key: sale.organizer, json: #"{"seats": \#(jsonList(seats))}"#).status == 200)
+        _ = try sale.requireHold(id, seats: seats, customer: "u-3")
+        try await sale.expectConsistent(id)
+    }
+}
+
 extension CatalogServer.Fixture {
     /// Waits (at most 5 s) until the hold's `expires_at` has passed in database time, plus a margin.
     func waitUntilExpired(_ eventID: Int, _ holdID: Int) async throws {

@@ -51,6 +51,7 @@ enum EventRoutes {
                 let seatIDs = try SeatSelection.resolve(labels, in: index, path: "seats")
                 switch try await app.events.change(change, eventID: event.id, seatIDs: seatIDs) {
                 case .changed(let version):
+                    if change == .unblock { app.recentlyTaken.forget(eventID: event.id) }
                     return .json(.object([("event_id", .int(event.id)), ("version", .int(Int(version))), ("seats", .array(labels.map { .string($0) }))]))
                 case .refused(let refusedIDs):
                     let refusedLabels = refusedIDs.compactMap { index.labelsBySeatID[$0] }
@@ -64,7 +65,7 @@ enum EventRoutes {
         }
 
         app.add("GET", "/v1/events/{id}/seats", access: .publicRead) { [unowned app] context in
-            let event = try await findEvent(context, app)
+            let event = try await findEvent(context, app, recent: true)
             let index = try await seatMapIndex(for: event, app)
             var statusFilter: String?
             var sectionFilter: String?
@@ -110,9 +111,11 @@ enum EventRoutes {
         }
     }
 
-    static func findEvent(_ context: RequestContext, _ app: QuorixApp) async throws -> Event {
+    /// The event of the path's `{id}`. `recent`: as read at most a second ago (hot paths whose
+    /// answer does not show the event itself).
+    static func findEvent(_ context: RequestContext, _ app: QuorixApp, recent: Bool = false) async throws -> Event {
         let id = try context.resourceID("id", kind: "event")
-        guard let event = try await app.events.event(id: id) else { throw APIError.notFound("There is no event \(id).") }
+        guard let event = try await (recent ? app.events.recentEvent(id: id) : app.events.event(id: id)) else { throw APIError.notFound("There is no event \(id).") }
         return event
     }
 

@@ -119,9 +119,22 @@ public final class EventStore {
     /// Told when refreshing statistics after creating an event failed (the event exists).
     public var statisticsFailure: ((PGError) -> Void)?
 
+    /// Events as read at most a second ago, for the hot paths (holds, seat status): a hold must
+    /// not pay a round trip for settings that change only by PATCH. This process's PATCHes
+    /// refresh it at once; another process's are seen within the second.
+    private let recent = CoalescingCache<Int, Event>(maxAgeMilliseconds: 1_000)
+
+    /// The event as stored now.
     public func event(id: Int) async throws -> Event? {
         let result = try await pool.query("SELECT \(unsafeSQL: EventStore.columns) FROM events WHERE id = \(id)")
-        return try result.first.map(EventStore.event(from:))
+        let event = try result.first.map(EventStore.event(from:))
+        if let event { recent.store(event, for: id) }
+        return event
+    }
+
+    /// The event as read at most a second ago (see `recent`).
+    public func recentEvent(id: Int) async throws -> Event? {
+        try await recent.value(for: id) { try await event(id: id) }
     }
 
     public func list(afterID: Int, limit: Int) async throws -> [Event] {
@@ -166,7 +179,9 @@ public final class EventStore {
             WHERE id = \(event.id)
             RETURNING \(unsafeSQL: EventStore.columns)
             """)
-        return try result.first.map(EventStore.event(from:))
+        let updated = try result.first.map(EventStore.event(from:))
+        if let updated { recent.store(updated, for: updated.id) }
+        return updated
     }
 
     /// The event's seat version: the sum of its seats' versions. Every change gives the changed

@@ -87,9 +87,35 @@ enum BestAvailable {
         }
     }
 
+    /// Adjacent available seats: consecutive ordinals in one row.
+    struct Run: Equatable {
+        let rowID: Int
+        let rowRank: Int
+        let firstOrdinal: Int
+        let seatIDs: [Int]
+    }
+
+    /// The runs in `seats`, which come in best-available order (rank, row, ordinal).
+    static func runs(_ seats: [HoldStore.OpenSeat]) -> [Run] {
+        var runs: [Run] = []
+        var current: [HoldStore.OpenSeat] = []
+        func close() {
+            if let first = current.first {
+                runs.append(Run(rowID: first.rowID, rowRank: first.rowRank, firstOrdinal: first.ordinal, seatIDs: current.map(\.seatID)))
+            }
+            current = []
+        }
+        for seat in seats {
+            if let last = current.last, last.rowID != seat.rowID || seat.ordinal != last.ordinal + 1 { close() }
+            current.append(seat)
+        }
+        close()
+        return runs
+    }
+
     /// Candidate seat sets, best first: each run of adjacent free seats offers the window of
     /// `quantity` seats nearest the middle of its row.
-    static func windows(_ runs: [HoldStore.Run], quantity: Int, index: SeatMapIndex) -> [[Int]] {
+    static func windows(_ runs: [Run], quantity: Int, index: SeatMapIndex) -> [[Int]] {
         var candidates: [(rank: Int, distance: Double, seats: [Int])] = []
         for run in runs where run.seatIDs.count >= quantity {
             let middle = Double(index.lastOrdinalByRow[run.rowID] ?? 0) / 2
@@ -108,25 +134,66 @@ enum BestAvailable {
         return candidates.sorted { ($0.rank, $0.distance) < ($1.rank, $1.distance) }.map(\.seats)
     }
 
+    /// Seats read per page: several rows of any map.
+    static let pageSize = 200
+
+    /// Adjacent candidates from the first page of available seats that has any. A full page is
+    /// judged on the rows it holds completely (its last row may go on past it), and the next
+    /// page starts at that row; a row longer than a page is read with a larger one. The cost is
+    /// a page or two of seats whatever the map's size.
+    @LoopActor
+    static func adjacentCandidates(
+        _ request: Request, event: Event, index: SeatMapIndex, store: HoldStore, knownNone: @escaping @LoopActor () -> Bool
+    ) async throws -> [[Int]] {
+        var from: (rank: Int, rowID: Int)?
+        var limit = max(pageSize, request.quantity * 4)
+        for _ in 0..<1_000 {
+            let seats = try await store.openSeats(
+                eventID: event.id, category: request.category, sectionID: request.sectionID, from: from, limit: limit,
+                knownNone: knownNone)
+            guard seats.count == limit, let last = seats.last else {
+                return windows(runs(seats), quantity: request.quantity, index: index)
+            }
+            let complete = seats.filter { $0.rowID != last.rowID }
+            if complete.isEmpty {
+                limit *= 2
+                continue
+            }
+            let candidates = windows(runs(complete), quantity: request.quantity, index: index)
+            if !candidates.isEmpty { return candidates }
+            from = (last.rowRank, last.rowID)
+        }
+        return []
+    }
+
+    /// Holds the best candidate that can still be had; nil when none fits. `memory` answers
+    /// "none" at once when this process found none a moment ago (a sold-out flash crowd).
     @LoopActor
     static func hold(
-        _ request: Request, event: Event, index: SeatMapIndex, store: HoldStore,
+        _ request: Request, event: Event, index: SeatMapIndex, store: HoldStore, memory: RecentlyTaken,
         attempt: ([Int]) async throws -> HoldStore.HoldOutcome
     ) async throws -> HoldRecord? {
+        let filter = RecentlyTaken.Filter(
+            quantity: request.quantity, category: request.category, sectionID: request.sectionID, adjacent: request.adjacent)
+        let knownNone = { @LoopActor in memory.noneFit(eventID: event.id, filter) }
+        if knownNone() { return nil }
         // Each round reads what is available now; a lost race moves on to the next candidate.
         for _ in 0..<3 {
             let candidates: [[Int]]
             if request.adjacent {
-                let runs = try await store.adjacentRuns(
-                    eventID: event.id, quantity: request.quantity, category: request.category, sectionID: request.sectionID)
-                candidates = windows(runs, quantity: request.quantity, index: index)
+                candidates = try await adjacentCandidates(request, event: event, index: index, store: store, knownNone: knownNone)
             } else {
-                let seats = try await store.anySeats(
-                    eventID: event.id, quantity: request.quantity, category: request.category, sectionID: request.sectionID)
-                candidates = seats.count == request.quantity ? [seats] : []
+                let seats = try await store.openSeats(
+                    eventID: event.id, category: request.category, sectionID: request.sectionID, from: nil, limit: request.quantity,
+                    knownNone: knownNone)
+                candidates = seats.count == request.quantity ? [seats.map(\.seatID)] : []
             }
-            if candidates.isEmpty { return nil }
-            for seats in candidates.prefix(5) {
+            if candidates.isEmpty {
+                memory.markNoneFit(eventID: event.id, filter)
+                return nil
+            }
+            // Candidates this process just saw taken (by a concurrent request) are not tried.
+            for seats in candidates.lazy.filter({ !memory.anyTaken(eventID: event.id, seatIDs: $0) }).prefix(5) {
                 if case .held(let record) = try await attempt(seats) { return record }
             }
         }

@@ -7,16 +7,27 @@ import PG
 enum HoldRoutes {
     static func register(in app: QuorixApp) {
         app.add("POST", "/v1/events/{id}/holds", access: .roles([.client])) { [unowned app] context in
-            let event = try await EventRoutes.findEvent(context, app)
+            let event = try await EventRoutes.findEvent(context, app, recent: true)
             let index = try await EventRoutes.seatMapIndex(for: event, app)
             let request = try HoldRequest.read(try context.jsonObject(), event: event, index: index)
-            let token = HoldToken.generate(eventID: event.id)
             let keyID = context.principal?.keyID
             let lifetime = 3 * event.holdTTLSeconds
-            func attempt(_ seatIDs: [Int]) async throws -> HoldStore.HoldOutcome {
-                try await app.holds.hold(
+            let memory = app.recentlyTaken
+            // Drawn only when the database is asked: a refusal from memory needs no secret.
+            var token: String?
+            @LoopActor func attempt(_ seatIDs: [Int]) async throws -> HoldStore.HoldOutcome {
+                if let known = memory.allTaken(eventID: event.id, seatIDs: seatIDs) { return .unavailable(seatIDs: known) }
+                let secret = token ?? HoldToken.generate(eventID: event.id)
+                token = secret
+                let outcome = try await app.holds.hold(
                     eventID: event.id, seatIDs: seatIDs, customer: request.customer, apiKeyID: keyID,
-                    tokenHash: HoldToken.hash(token), ttlSeconds: request.ttlSeconds, lifetimeSeconds: lifetime)
+                    tokenHash: HoldToken.hash(secret), ttlSeconds: request.ttlSeconds, lifetimeSeconds: lifetime,
+                    knownTaken: { memory.allTaken(eventID: event.id, seatIDs: seatIDs) })
+                switch outcome {
+                case .held: memory.markTaken(eventID: event.id, seatIDs: seatIDs)
+                case .unavailable(let taken): memory.markTaken(eventID: event.id, seatIDs: taken)
+                }
+                return outcome
             }
             let hold: HoldRecord
             switch request.selection {
@@ -29,13 +40,13 @@ enum HoldRoutes {
                     throw error
                 }
             case .best(let best):
-                guard let record = try await BestAvailable.hold(best, event: event, index: index, store: app.holds, attempt: attempt) else {
+                guard let record = try await BestAvailable.hold(best, event: event, index: index, store: app.holds, memory: memory, attempt: attempt) else {
                     throw APIError(status: 409, code: "no_seats_available", message: "No available seats fit this request.")
                 }
                 hold = record
             }
             app.metrics.counter("quorix_holds_created_total").increment()
-            return .json(status: 201, HoldJSON.render(hold, index: index, token: token))
+            return .json(status: 201, HoldJSON.render(hold, index: index, token: token ?? ""))
         }
 
         app.add("GET", "/v1/holds/{token}", access: .roles([.client])) { [unowned app] context in
@@ -45,7 +56,7 @@ enum HoldRoutes {
 
         app.add("POST", "/v1/holds/{token}/extend", access: .roles([.client])) { [unowned app] context in
             let (hold, _) = try await findHold(context, app)
-            guard let event = try await app.events.event(id: hold.eventID) else { throw APIError.notFound("There is no such hold.") }
+            guard let event = try await app.events.recentEvent(id: hold.eventID) else { throw APIError.notFound("There is no such hold.") }
             var body = try context.jsonObject()
             let ttl = try body.required("ttl_seconds") { reader throws(APIError) in try reader.int("ttl_seconds") }
             body.rejectUnknown(["ttl_seconds"])
@@ -58,7 +69,8 @@ enum HoldRoutes {
 
         app.add("DELETE", "/v1/holds/{token}", access: .roles([.client])) { [unowned app] context in
             switch try await app.holds.release(token: context.parameter("token")) {
-            case .done:
+            case .done(let hold):
+                app.recentlyTaken.forget(eventID: hold.eventID)
                 app.metrics.counter("quorix_holds_released_total").increment()
                 return HTTPResponse(status: 204)
             case let other:
@@ -127,7 +139,9 @@ enum HoldRoutes {
                 if let labels { seatIDs = try SeatSelection.resolve(labels, in: index, path: "seats") }
             }
             switch try await app.bookings.cancel(id: id, seatIDs: seatIDs, onlyFor: context.principal?.keyID, isAdmin: context.principal?.role == .admin) {
-            case .cancelled(let updated): return .json(BookingJSON.render(updated, index: index))
+            case .cancelled(let updated):
+                app.recentlyTaken.forget(eventID: updated.eventID)
+                return .json(BookingJSON.render(updated, index: index))
             case .notFound: throw APIError.notFound("There is no booking \(id).")
             case .alreadyCancelled:
                 throw APIError(status: 409, code: "booking_cancelled", message: "Booking \(id) is already cancelled.")
@@ -144,7 +158,7 @@ enum HoldRoutes {
     }
 
     static func seatmapID(ofEvent eventID: Int, _ app: QuorixApp) async throws -> Int {
-        guard let event = try await app.events.event(id: eventID) else { throw APIError.notFound("There is no event \(eventID).") }
+        guard let event = try await app.events.recentEvent(id: eventID) else { throw APIError.notFound("There is no event \(eventID).") }
         return event.seatmapID
     }
 

@@ -20,8 +20,14 @@ public struct HoldRecord: Sendable {
 /// the `(event_id, token_hash)` index; only the SHA-256 of the whole token is stored.
 public enum HoldToken {
     public static func generate(eventID: Int) -> String {
+        // Four 64-bit draws rather than 32 byte draws: each draw is a getrandom system call.
         var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(32)
+        for _ in 0..<4 {
+            let word = generator.next()
+            for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+        }
         return "qh_\(eventID)_" + Base64URL.encode(bytes)
     }
 
@@ -61,13 +67,35 @@ public final class HoldStore {
 
     /// Takes every seat or none, in one statement: the hold row and the seat update run as
     /// data-modifying CTEs, and `quorix_require` aborts the statement — and with it both writes —
-    /// unless every seat changed. No lock outlives the statement.
+    /// unless every seat changed. No lock outlives the statement. A loser learns which seats were
+    /// not available from the same statement (the refusal names them), so losing costs one
+    /// statement and one rolled-back transaction.
+    ///
+    /// The hold commits without waiting for its WAL to reach disk (`synchronous_commit` off for
+    /// this transaction only): a crash may forget holds of the last fraction of a second, which
+    /// frees their seats, and never a booking: a confirm commits synchronously, which flushes the
+    /// WAL up to it, its hold included.
+    ///
+    /// `knownTaken` is asked once a connection is free for this hold (after any wait in the
+    /// pool's queue, when more may be known): seats it names are refused without a statement.
     public func hold(
         eventID: Int, seatIDs: [Int], customer: String, apiKeyID: String?, tokenHash: [UInt8],
+        ttlSeconds: Int, lifetimeSeconds: Int, knownTaken: @LoopActor () -> [Int]? = { nil }
+    ) async throws -> HoldOutcome {
+        try await pool.withConnection { connection in
+            if let known = knownTaken() { return .unavailable(seatIDs: known) }
+            return try await hold(
+                on: connection, eventID: eventID, seatIDs: seatIDs, customer: customer, apiKeyID: apiKeyID, tokenHash: tokenHash,
+                ttlSeconds: ttlSeconds, lifetimeSeconds: lifetimeSeconds)
+        }
+    }
+
+    private func hold(
+        on connection: PGConnection, eventID: Int, seatIDs: [Int], customer: String, apiKeyID: String?, tokenHash: [UInt8],
         ttlSeconds: Int, lifetimeSeconds: Int
     ) async throws -> HoldOutcome {
         do {
-            let result = try await pool.query("""
+            let result = try await connection.query("""
                 WITH hold AS (
                     INSERT INTO holds (event_id, token_hash, customer, api_key_id, seat_ids, expires_at, max_expires_at)
                     VALUES (\(eventID), \(PGBytes(tokenHash)), \(customer), \(apiKeyID)::uuid, \(seatIDs)::bigint[],
@@ -78,65 +106,83 @@ public final class HoldStore {
                     SET status = 'held', hold_id = (SELECT id FROM hold), version = nextval('seat_change_version')
                     WHERE es.event_id = \(eventID) AND es.seat_id = ANY(\(seatIDs)::bigint[]) AND \(unsafeSQL: HoldStore.available)
                     RETURNING es.seat_id
+                ), relaxed AS (
+                    SELECT set_config('synchronous_commit', 'off', true)
                 )
                 SELECT id, \(unsafeSQL: SQLTime.rfc3339("created_at")) AS created_at, \(unsafeSQL: SQLTime.rfc3339("expires_at")) AS expires_at
-                FROM hold
-                WHERE quorix_require((SELECT count(*) FROM taken) = \(seatIDs.count), 'seats_unavailable')
+                FROM hold, relaxed
+                WHERE quorix_require((SELECT count(*) FROM taken) = \(seatIDs.count),
+                    'seats_unavailable:' || (SELECT coalesce(string_agg(wanted::text, ','), '') FROM unnest(\(seatIDs)::bigint[]) wanted
+                                             WHERE wanted NOT IN (SELECT seat_id FROM taken)))
                 """)
             guard let row = result.first else { throw PGError(kind: .decoding, message: "the hold statement returned no row") }
             return .held(HoldRecord(
                 id: try row.int("id"), eventID: eventID, customer: customer, apiKeyID: apiKeyID, seatIDs: seatIDs,
                 status: "active", createdAt: try row.string("created_at"), expiresAt: try row.string("expires_at"), bookingID: nil))
         } catch let error as PGError where error.sqlState == "QX409" {
-            // Lost: name the seats that were not available (a read, nothing locked).
-            let taken = try await pool.query("""
-                SELECT es.seat_id FROM event_seats es
-                WHERE es.event_id = \(eventID) AND es.seat_id = ANY(\(seatIDs)::bigint[]) AND NOT \(unsafeSQL: HoldStore.available)
-                """)
-            return .unavailable(seatIDs: try taken.rows.map { try $0.int("seat_id") })
+            return .unavailable(seatIDs: HoldStore.refusedSeatIDs(error.message))
         }
     }
 
-    public struct Run: Sendable {
+    /// The seat ids a refused hold names: `seats_unavailable:12,13`.
+    nonisolated static func refusedSeatIDs(_ message: String) -> [Int] {
+        guard let colon = message.firstIndex(of: ":") else { return [] }
+        return message[message.index(after: colon)...].split(separator: ",").compactMap { Int($0) }
+    }
+
+    /// An available seat as best available sees it.
+    public struct OpenSeat: Sendable, Equatable {
+        public let seatID: Int
         public let rowID: Int
         public let rowRank: Int
-        public let firstOrdinal: Int
-        public let seatIDs: [Int]
-    }
+        public let ordinal: Int
 
-    /// Runs of adjacent available seats (consecutive ordinals in one row) of at least `quantity`,
-    /// front rows first.
-    public func adjacentRuns(eventID: Int, quantity: Int, category: String?, sectionID: Int?, limit: Int = 20) async throws -> [Run] {
-        let result = try await pool.query("""
-            WITH open AS (
-                SELECT es.seat_id, es.row_id, es.row_rank, es.ordinal,
-                       es.ordinal - row_number() OVER (PARTITION BY es.row_id ORDER BY es.ordinal) AS island
-                FROM event_seats es
-                WHERE es.event_id = \(eventID) AND \(unsafeSQL: HoldStore.available)
-                  AND (\(category)::text IS NULL OR es.category = \(category))
-                  AND (\(sectionID)::bigint IS NULL OR es.section_id = \(sectionID))
-            )
-            SELECT row_id, min(row_rank) AS row_rank, min(ordinal) AS first_ordinal,
-                   array_to_string(array_agg(seat_id ORDER BY ordinal), ',') AS seats
-            FROM open GROUP BY row_id, island HAVING count(*) >= \(quantity)
-            ORDER BY min(row_rank), row_id, min(ordinal) LIMIT \(limit)
-            """)
-        return try result.rows.map { row in
-            Run(rowID: try row.int("row_id"), rowRank: try row.int("row_rank"), firstOrdinal: try row.int("first_ordinal"),
-                seatIDs: try row.string("seats").split(separator: ",").compactMap { Int($0) })
+        public init(seatID: Int, rowID: Int, rowRank: Int, ordinal: Int) {
+            self.seatID = seatID
+            self.rowID = rowID
+            self.rowRank = rowRank
+            self.ordinal = ordinal
         }
     }
 
-    /// Any available seats, front rows first (best available with `adjacent: false`).
-    public func anySeats(eventID: Int, quantity: Int, category: String?, sectionID: Int?) async throws -> [Int] {
-        let result = try await pool.query("""
-            SELECT es.seat_id FROM event_seats es
-            WHERE es.event_id = \(eventID) AND \(unsafeSQL: HoldStore.available)
-              AND (\(category)::text IS NULL OR es.category = \(category))
-              AND (\(sectionID)::bigint IS NULL OR es.section_id = \(sectionID))
-            ORDER BY es.row_rank, es.row_id, es.ordinal LIMIT \(quantity)
+    /// Up to `limit` available seats in best-available order (front rows first, then row, then
+    /// seat order), from the row `from` on (inclusive). Free seats come from the partial index
+    /// of free seats, read in order and cut at `limit`, so the cost is the page, not the map:
+    /// the same on a stadium as on a theatre. Seats of holds whose time is up join them (found
+    /// through the event's active holds by expiry: few once the sweeper runs).
+    /// `knownNone` is asked once a connection is free: true answers "none" without a statement.
+    public func openSeats(
+        eventID: Int, category: String?, sectionID: Int?, from: (rank: Int, rowID: Int)?, limit: Int,
+        knownNone: @LoopActor () -> Bool = { false }
+    ) async throws -> [OpenSeat] {
+        let fromRank = from?.rank ?? Int(Int32.min)
+        let fromRow = from?.rowID ?? Int.min
+        let connection = try await pool.acquire()
+        defer { pool.release(connection) }
+        if knownNone() { return [] }
+        let result = try await connection.query("""
+            SELECT seat_id, row_id, row_rank, ordinal FROM (
+                (SELECT es.seat_id, es.row_id, es.row_rank, es.ordinal FROM event_seats es
+                 WHERE es.event_id = \(eventID) AND es.status = 'free'
+                   AND (es.row_rank, es.row_id) >= (\(fromRank)::integer, \(fromRow)::bigint)
+                   AND (\(category)::text IS NULL OR es.category = \(category))
+                   AND (\(sectionID)::bigint IS NULL OR es.section_id = \(sectionID))
+                 ORDER BY es.row_rank, es.row_id, es.ordinal LIMIT \(limit))
+                UNION ALL
+                (SELECT es.seat_id, es.row_id, es.row_rank, es.ordinal
+                 FROM holds dead CROSS JOIN LATERAL unnest(dead.seat_ids) AS dead_seat(id)
+                 JOIN event_seats es ON es.event_id = dead.event_id AND es.seat_id = dead_seat.id
+                 WHERE dead.event_id = \(eventID) AND dead.status = 'active' AND dead.expires_at <= now()
+                   AND es.status = 'held' AND es.hold_id = dead.id
+                   AND (es.row_rank, es.row_id) >= (\(fromRank)::integer, \(fromRow)::bigint)
+                   AND (\(category)::text IS NULL OR es.category = \(category))
+                   AND (\(sectionID)::bigint IS NULL OR es.section_id = \(sectionID)))
+            ) open
+            ORDER BY row_rank, row_id, ordinal LIMIT \(limit)
             """)
-        return try result.rows.map { try $0.int("seat_id") }
+        return try result.rows.map { row in
+            OpenSeat(seatID: try row.int("seat_id"), rowID: try row.int("row_id"), rowRank: try row.int("row_rank"), ordinal: try row.int("ordinal"))
+        }
     }
 
     private static let holdColumns = """

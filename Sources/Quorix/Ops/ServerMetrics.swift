@@ -17,6 +17,8 @@ public final class ServerMetrics {
     private let poolOpen: CoreMetrics.Gauge
     private let poolWaiting: CoreMetrics.Gauge
     private let poolSize: CoreMetrics.Gauge
+    private let statements: CoreMetrics.Counter
+    private var statementsReported = 0
 
     public init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -31,6 +33,7 @@ public final class ServerMetrics {
         poolOpen = CoreMetrics.Gauge(label: "quorix_db_pool_open", factory: factory)
         poolWaiting = CoreMetrics.Gauge(label: "quorix_db_pool_waiting", factory: factory)
         poolSize = CoreMetrics.Gauge(label: "quorix_db_pool_size", factory: factory)
+        statements = CoreMetrics.Counter(label: "quorix_db_statements_total", factory: factory)
     }
 
     public func recordRequest(route: String, method: String, status: Int, nanoseconds: UInt64) {
@@ -60,6 +63,12 @@ public final class ServerMetrics {
         poolOpen.record(open)
         poolWaiting.record(waiting)
         poolSize.record(size)
+    }
+
+    /// Statements sent to PostgreSQL since the start (the counter grows by what is new).
+    public func setStatementsSent(_ total: Int) {
+        if total > statementsReported { statements.increment(by: total - statementsReported) }
+        statementsReported = total
     }
 
     /// A counter by name and labels, created once (for domain counters such as holds created).

@@ -53,6 +53,7 @@ public final class ServerRunner {
         do {
             try installSignalHandlers()
             let pool = PGPool(PGPool.Configuration(conninfo: conninfo, size: configuration.poolSize))
+            pool.sessionSetup = QuorixApp.sessionSetup
             self.pool = pool
             try await migrate(pool)
             if configuration.loadSampleSeatMaps, let directory = configuration.seatMapsDirectory {
@@ -65,6 +66,7 @@ public final class ServerRunner {
             httpConfiguration.requestTimeoutMilliseconds = configuration.requestTimeoutMilliseconds
             httpConfiguration.drainTimeoutMilliseconds = configuration.drainTimeoutMilliseconds
             let server = HTTPServer(configuration: httpConfiguration, responder: app)
+            let openFiles = ProcessLimits.raiseOpenFileLimit()
             server.onConnectionCountChange = { metrics.setOpenConnections($0) }
             server.onAcceptError = { [logger] error in logger.warning("accept failed", metadata: ["error": "\(error)"]) }
             do {
@@ -76,6 +78,7 @@ public final class ServerRunner {
             logger.info("listening", metadata: [
                 "address": "\(configuration.listenHost):\(server.port)", "port": "\(server.port)",
                 "pool_size": "\(configuration.poolSize)", "pid": "\(ProcessInfo.processInfo.processIdentifier)",
+                "open_files_limit": "\(openFiles)",
             ])
         } catch is StoppedDuringStartUp {
             logger.info("stopped before start-up finished")

@@ -21,7 +21,7 @@ public struct SeatMapIndex: Sendable {
 @LoopActor
 public final class SeatMapStore {
     private let pool: PGPool
-    private var indexes: [Int: SeatMapIndex] = [:]
+    private let indexes = CoalescingCache<Int, SeatMapIndex>(maxAgeMilliseconds: nil)
 
     public init(pool: PGPool) {
         self.pool = pool
@@ -172,7 +172,10 @@ public final class SeatMapStore {
 
     /// The map's labels and ids, loaded once per process (seat maps never change).
     public func index(seatmapID: Int) async throws -> SeatMapIndex? {
-        if let cached = indexes[seatmapID] { return cached }
+        try await indexes.value(for: seatmapID) { try await loadIndex(seatmapID: seatmapID) }
+    }
+
+    private func loadIndex(seatmapID: Int) async throws -> SeatMapIndex? {
         let result = try await pool.query("""
             SELECT s.id, s.label, s.category, s.row_id, s.ordinal, sec.id AS section_id, sec.key AS section_key
             FROM seats s JOIN sections sec ON sec.id = s.section_id
@@ -203,7 +206,6 @@ public final class SeatMapStore {
             seatmapID: seatmapID, seatIDsByLabel: byLabel, labelsBySeatID: byID,
             sectionKeys: sections, sectionIDsByKey: sectionIDs, lastOrdinalByRow: lastOrdinals,
             categoriesInUse: categories)
-        indexes[seatmapID] = index
         return index
     }
 }

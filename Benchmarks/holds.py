@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""Holds and bookings benchmark: throughput against pgbench, flash crowds, map size.
+
+  Benchmarks/holds.py [--runs 3] [--connections 64] [--crowds 2000,10000]
+
+On one embedded PostgreSQL, with the server's pool at its default of 8 connections:
+0. The load generator's own ceiling: quorix-load against `GET /livez`, beside wrk on the same
+   route, so a hold rate far below it is the server's and the database's, not the generator's.
+1. Throughput: distinct 2-seat explicit holds by --connections keep-alive clients on a fresh
+   stadium event (30,000 holds, every seat once), then hold + confirm (10,000); against pgbench
+   running the very same statements directly on the same PostgreSQL at the pool's connection
+   count (8), also on fresh stadium events. Medians of --runs.
+2. Flash crowds: for each size in --crowds, that many clients connected first, then released at
+   once on a theatre event whose only free seats are 10 pairs (2 adjacent seats in each of 10
+   rows); each asks for 2 seats, half by label, half by best available. Every answer is counted;
+   exactly 10 must win; SQL then checks no seat is in two holds. Database work per request from
+   the server's statement counter and pg_stat_database's transactions.
+3. Map size: explicit and best-available 2-seat holds on the theatre (1,339 seats) against the
+   stadium (60,000), 64 clients, the same number of holds on each.
+Loopback only; every step is bounded in count and time. Prints Markdown tables.
+"""
+import argparse, json, os, random, re, statistics, subprocess, time
+
+from common import ROOT, Server, machine, prepare, progress, sh, wrk
+
+PORT = 18320
+ADMIN = "bench-admin-key-0123456789abcdef"
+POOL = 8
+med = statistics.median
+
+# The hold statement exactly as HoldStore.hold sends it, with pgbench variables for the binds
+# (the time format too: pgbench would read its ":MI" as a variable).
+HOLD_SQL = """WITH hold AS (
+    INSERT INTO holds (event_id, token_hash, customer, api_key_id, seat_ids, expires_at, max_expires_at)
+    VALUES (:event, sha256(random()::text::bytea), 'bench-' || :client_id, NULL::uuid, ARRAY[:a, :b]::bigint[],
+            now() + 600 * interval '1 second', now() + 1800 * interval '1 second')
+    RETURNING id, created_at, expires_at, token_hash
+), taken AS (
+    UPDATE event_seats es
+    SET status = 'held', hold_id = (SELECT id FROM hold), version = nextval('seat_change_version')
+    WHERE es.event_id = :event AND es.seat_id = ANY(ARRAY[:a, :b]::bigint[]) AND (es.status = 'free' OR (es.status = 'held' AND EXISTS (
+        SELECT 1 FROM holds dead WHERE dead.event_id = es.event_id AND dead.id = es.hold_id AND dead.expires_at <= now())))
+    RETURNING es.seat_id
+), relaxed AS (
+    SELECT set_config('synchronous_commit', 'off', true)
+)
+SELECT id, encode(token_hash, 'hex') AS token_hex,
+       to_char(created_at AT TIME ZONE 'UTC', :fmt) AS created_at, to_char(expires_at AT TIME ZONE 'UTC', :fmt) AS expires_at
+FROM hold, relaxed
+WHERE quorix_require((SELECT count(*) FROM taken) = 2,
+    'seats_unavailable:' || (SELECT coalesce(string_agg(wanted::text, ','), '') FROM unnest(ARRAY[:a, :b]::bigint[]) wanted
+                             WHERE wanted NOT IN (SELECT seat_id FROM taken)))"""
+
+
+def pgbench_script(path, with_confirm):
+    """Client k's n-th hold takes seats first + 2 * (k * per_client + n) and the next one."""
+    lines = [
+        "\\set n :n + 1",
+        "\\set a :first + 2 * (:client_id * :per_client + :n)",
+        "\\set b :a + 1",
+        HOLD_SQL.replace("\n", " ") + " \\gset",
+    ]
+    if with_confirm:
+        lines += [open(os.path.join(ROOT, "Benchmarks", "confirm.sql")).read().strip()]
+    with open(path, "w") as script:
+        script.write("\n".join(lines) + "\n")
+
+
+def latency_percentiles(log_prefix):
+    """p50 and p99 in ms from pgbench's per-transaction logs (microseconds in the third column)."""
+    values = []
+    directory, prefix = os.path.split(log_prefix)
+    for name in os.listdir(directory):
+        if name.startswith(prefix):
+            with open(os.path.join(directory, name)) as log:
+                values += [int(line.split()[2]) for line in log if line.strip()]
+            os.remove(os.path.join(directory, name))
+    values.sort()
+    pick = lambda f: values[min(len(values) - 1, int(len(values) * f))] / 1000 if values else 0
+    return pick(0.5), pick(0.99)
+
+
+def pgbench(server, script, clients, transactions_per_client, first_seat, event_id, log_prefix):
+    # The server's session settings (QuorixApp.sessionSetup), so both run the same plans.
+    output = sh(f"cd {server.work} && PGOPTIONS='-c plan_cache_mode=force_generic_plan' pgbench -n -M prepared -c {clients} -j 2 -t {transactions_per_client} "
+                f"-D n=-1 -D first={first_seat} -D per_client={transactions_per_client} -D event={event_id} "
+                f"-D 'fmt=YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"' "
+                f"-l --log-prefix={os.path.basename(log_prefix)} -f {script} \"{server.conninfo}\"")
+    rate = float(re.search(r"tps = ([\d.]+)", output).group(1))
+    failed = re.search(r"number of failed transactions: (\d+)", output)
+    p50, p99 = latency_percentiles(log_prefix)
+    return {"rate": rate, "p50_ms": p50, "p99_ms": p99, "failed": int(failed.group(1)) if failed else 0}
+
+
+def load(generator, server, mode, connections, lines, key, confirm=False, seconds=120):
+    """Runs quorix-load over `lines` (METHOD, PATH, BODY) and returns its JSON summary."""
+    path = os.path.join(server.work, f"requests-{mode}.tsv")
+    with open(path, "w") as requests:
+        for method, target, body in lines:
+            requests.write(f"{method}\t{target}\t{json.dumps(body) if body is not None else ''}\n")
+    command = [generator, mode, "--port", str(server.port), "--connections", str(connections), "--requests", path,
+               "--seconds", str(seconds)] + (["--header", f"Authorization: Bearer {key}"] if key else []) + (["--confirm"] if confirm else [])
+    result = subprocess.run(command, text=True, stdout=subprocess.PIPE, timeout=seconds + 120)
+    if result.returncode != 0:
+        raise SystemExit(f"quorix-load failed ({result.returncode})")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+class Bench:
+    def __init__(self, server, generator, organizer, client):
+        self.server, self.generator, self.organizer, self.client = server, generator, organizer, client
+        self.maps = {}
+
+    def import_map(self, binary, name):
+        output = sh(f"{binary} import --database-url \"{self.server.conninfo}\" {os.path.join(ROOT, 'SeatMaps', name + '.json')}", cwd=ROOT)
+        seatmap_id = json.loads(output.strip().splitlines()[-1])["id"]
+        categories = json.loads(self.server.sql(f"SELECT json_agg(DISTINCT category) FROM seats WHERE seatmap_id = {seatmap_id}"))
+        seats = [line.split("|") for line in self.server.sql(f"SELECT id, label FROM seats WHERE seatmap_id = {seatmap_id} ORDER BY id").splitlines()]
+        self.maps[name] = {"id": seatmap_id, "prices": {c: 1500 for c in categories}, "seats": [(int(i), l) for i, l in seats]}
+
+    def event(self, name):
+        _, _, body = self.server.request("POST", "/v1/events", {
+            "name": f"{name} bench", "seatmap_id": self.maps[name]["id"], "starts_at": "2027-01-01T20:00:00Z",
+            "prices": self.maps[name]["prices"], "max_seats_per_hold": 10}, self.organizer)
+        return json.loads(body)["id"]
+
+    def pairs(self, name):
+        seats = self.maps[name]["seats"]
+        return [(seats[i][1], seats[i + 1][1]) for i in range(0, len(seats) - 1, 2)]
+
+    def explicit_lines(self, events, name, count):
+        """`count` distinct pairs, spread round-robin over `events` of map `name`, in random order
+        (customers pick seats all over the map; both maps get the same pattern)."""
+        pairs = self.pairs(name)
+        lines = []
+        for k in range(count):
+            event = events[k % len(events)]
+            a, b = pairs[k // len(events)]
+            lines.append(("POST", f"/v1/events/{event}/holds", {"customer": f"c{k}", "seats": [a, b]}))
+        random.Random(count).shuffle(lines)
+        return lines
+
+    def best_lines(self, events, count):
+        return [("POST", f"/v1/events/{events[k % len(events)]}/holds",
+                 {"customer": f"c{k}", "best_available": {"quantity": 2}}) for k in range(count)]
+
+    def statements(self):
+        _, _, body = self.server.request("GET", "/metrics")
+        match = re.search(rb"^quorix_db_statements_total (\d+)", body, re.M)
+        return int(match.group(1)) if match else 0
+
+    def transactions(self):
+        return int(self.server.sql("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"))
+
+    def check_invariants(self, event_id, total_seats):
+        seats = self.server.sql(f"""
+            SELECT count(*) FILTER (WHERE status = 'free') || ',' || count(*) FILTER (WHERE status = 'held') || ',' ||
+                   count(*) FILTER (WHERE status = 'booked') || ',' || count(*) FILTER (WHERE status = 'blocked') || ',' || count(*)
+            FROM event_seats WHERE event_id = {event_id}""")
+        free, held, booked, blocked, rows = (int(x) for x in seats.split(","))
+        doubled = int(self.server.sql(f"""
+            SELECT count(*) FROM (SELECT s FROM holds, unnest(seat_ids) s WHERE event_id = {event_id} AND status = 'active'
+                                  GROUP BY s HAVING count(*) > 1) d"""))
+        if doubled or free + held + booked + blocked != total_seats or rows != total_seats:
+            raise SystemExit(f"invariant broken on event {event_id}: {doubled} seats in two holds; counts {seats}")
+        return {"free": free, "held": held, "booked": booked, "blocked": blocked}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--crowds", default="2000,10000")
+    parser.add_argument("--parts", default="throughput,crowds,sizes", help="which parts to run (a development aid)")
+    args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    crowds = [int(c) for c in args.crowds.split(",") if c]
+
+    binary = prepare("wrk postgresql-contrib", products=("quorix", "quorix-load"))
+    generator = os.path.join(os.path.dirname(binary), "quorix-load")
+    server = Server(binary, PORT, "holds", ADMIN, {"QUORIX_LOG_LEVEL": "warning", "QUORIX_DB_POOL_SIZE": str(POOL)})
+    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), "runs": args.runs}
+    try:
+        keys = {}
+        for role in ("organizer", "client"):
+            _, _, body = server.request("POST", "/v1/keys", {"role": role, "name": f"bench {role}"}, ADMIN)
+            keys[role] = json.loads(body)["key"]
+        bench = Bench(server, generator, keys["organizer"], keys["client"])
+        for name in ("theatre", "stadium"):
+            progress(f"importing {name}")
+            bench.import_map(binary, name)
+
+        # 0. The generator's ceiling.
+        progress("generator check: quorix-load and wrk on GET /livez")
+        ceiling = load(generator, server, "keepalive", args.connections, [("GET", "/livez", None)] * 300_000, None, seconds=10)
+        wrk_livez = wrk(f"http://127.0.0.1:{PORT}/livez", 5, args.connections)
+        results["generator"] = {"quorix_load_livez": ceiling["kinds"]["request"]["per_second"], "wrk_livez": wrk_livez["rate"]}
+
+        # 1. Throughput against pgbench.
+        stadium_seats = len(bench.maps["stadium"]["seats"])
+        first_seat = bench.maps["stadium"]["seats"][0][0]
+        runs = {"hold": [], "pgbench_hold": [], "confirm": [], "pgbench_confirm": []}
+        for run in range(1, args.runs + 1 if "throughput" in parts else 1):
+            for kind, count in (("hold", stadium_seats // 2), ("confirm", 10_000)):
+                event = bench.event("stadium")
+                progress(f"throughput run {run}/{args.runs}: {count:,} explicit 2-seat holds{' + confirms' if kind == 'confirm' else ''} on stadium event {event}")
+                summary = load(generator, server, "keepalive", args.connections, bench.explicit_lines([event], "stadium", count),
+                               keys["client"], confirm=kind == "confirm")
+                runs[kind].append(summary["kinds"]["hold+confirm" if kind == "confirm" else "request"])
+                bench.check_invariants(event, stadium_seats)
+
+                event = bench.event("stadium")
+                progress(f"throughput run {run}/{args.runs}: pgbench, the same statements, {POOL} clients, event {event}")
+                script = os.path.join(server.work, f"{kind}.sql")
+                pgbench_script(script, with_confirm=kind == "confirm")
+                runs["pgbench_" + kind].append(pgbench(server, script, POOL, count // POOL, first_seat, event, os.path.join(server.work, f"pgb-{kind}")))
+                bench.check_invariants(event, stadium_seats)
+        results["throughput"] = {} if "throughput" not in parts else {kind: {"rate": med(r.get("per_second", r.get("rate")) for r in values),
+                                        "p50_ms": med(r["p50_ms"] for r in values), "p99_ms": med(r["p99_ms"] for r in values),
+                                        "errors": sum(sum(n for s, n in r.get("statuses", {}).items() if s != "201") for r in values)}
+                                 for kind, values in runs.items()}
+
+        # 2. Flash crowds on the last 20 seats.
+        theatre = bench.maps["theatre"]["seats"]
+        results["crowds"] = []
+        for size in crowds if "crowds" in parts else []:
+            event = bench.event("theatre")
+            rows = {}
+            for seat_id, label in theatre:
+                section, row, _ = label.split("-")
+                rows.setdefault((section, row), []).append(label)
+            chosen = sorted(rows.items(), key=lambda item: -len(item[1]))[:10]
+            # The middle two seats of each of 10 rows stay free; every other seat is blocked.
+            ordered = {r: server.sql(f"SELECT string_agg(label, ',' ORDER BY ordinal) FROM seats WHERE seatmap_id = {bench.maps['theatre']['id']} "
+                                     f"AND label LIKE '{r[0]}-{r[1]}-%'").split(",") for r, _ in chosen}
+            pairs = [(labels[len(labels) // 2 - 1], labels[len(labels) // 2]) for labels in ordered.values()]
+            keep = {label for pair in pairs for label in pair}
+            server.request("POST", f"/v1/events/{event}/block", {"seats": [l for _, l in theatre if l not in keep]}, keys["organizer"])
+            random.seed(size)
+            lines = []
+            for k in range(size):
+                if k % 2 == 0:
+                    lines.append(("POST", f"/v1/events/{event}/holds", {"customer": f"fan{k}", "seats": list(random.choice(pairs))}))
+                else:
+                    lines.append(("POST", f"/v1/events/{event}/holds", {"customer": f"fan{k}", "best_available": {"quantity": 2}}))
+            time.sleep(1.5)  # let the set-up's transactions reach pg_stat_database first
+            statements, transactions = bench.statements(), bench.transactions()
+            progress(f"flash crowd: {size:,} clients on the last 20 seats of theatre event {event}")
+            summary = load(generator, server, "crowd", size, lines, keys["client"], seconds=60)
+            time.sleep(1.5)  # backends report their transaction counts to pg_stat_database within a second
+            statements, transactions = bench.statements() - statements - 1, bench.transactions() - transactions - 2
+            counts = bench.check_invariants(event, len(theatre))
+            request = summary["kinds"].get("request", {"statuses": {}, "p50_ms": 0, "p99_ms": 0, "max_ms": 0, "count": 0})
+            winners = request["statuses"].get("201", 0)
+            results["crowds"].append({
+                "clients": size, "answered": request["count"], "winners": winners, "statuses": request["statuses"],
+                "failures": summary["failures"], "p50_ms": request["p50_ms"], "p99_ms": request["p99_ms"], "max_ms": request["max_ms"],
+                "statements_per_request": statements / size, "transactions_per_request": transactions / size, "held_after": counts["held"]})
+            if winners != 10 or counts["held"] != 20 or summary["failures"]:
+                raise SystemExit(f"flash crowd of {size}: {winners} winners, {counts['held']} seats held, failures {summary['failures']}")
+
+        # 3. Map size: the same number of holds on the theatre and the stadium.
+        per_run = 15_000
+        sizes = {}
+        for name in ("theatre", "stadium") if "sizes" in parts else []:
+            pairs_per_event = len(bench.maps[name]["seats"]) // 2
+            events_needed = -(-per_run // pairs_per_event)
+            explicit, best = [], []
+            for run in range(1, args.runs + 1):
+                events = [bench.event(name) for _ in range(events_needed)]
+                progress(f"map size run {run}/{args.runs}: {per_run:,} explicit holds on {name} ({events_needed} events)")
+                explicit.append(load(generator, server, "keepalive", args.connections, bench.explicit_lines(events, name, per_run), keys["client"])["kinds"]["request"])
+                events = [bench.event(name) for _ in range(-(-3_000 // pairs_per_event))]
+                progress(f"map size run {run}/{args.runs}: 3,000 best-available holds on {name}")
+                best.append(load(generator, server, "keepalive", args.connections, bench.best_lines(events, 3_000), keys["client"])["kinds"]["request"])
+            sizes[name] = {"explicit_rate": med(r["per_second"] for r in explicit), "explicit_p99_ms": med(r["p99_ms"] for r in explicit),
+                           "best_rate": med(r["per_second"] for r in best), "best_p99_ms": med(r["p99_ms"] for r in best)}
+        results["map_size"] = sizes
+    finally:
+        server.stop()
+
+    report(results, args)
+
+
+def report(results, args):
+    t = results["throughput"]
+    if not t or not results["crowds"] or not results["map_size"]:
+        print("\nAll:", json.dumps(results))
+        return
+    print(f"\nDate: {results['date']}; machine: {results['machine']}; medians of {args.runs}; {args.connections} keep-alive clients; "
+          f"pool of {POOL}; pgbench -M prepared -c {POOL} -j 2 with the server's session settings (it prepares each statement once per connection too).\n")
+    g = results["generator"]
+    print(f"Load generator ceiling: quorix-load {g['quorix_load_livez']:,.0f} req/s on GET /livez, wrk {g['wrk_livez']:,.0f} req/s.\n")
+    print("| measurement | per second | p50 ms | p99 ms | non-201 |")
+    print("|---|---:|---:|---:|---:|")
+    labels = {"hold": "quorix: 2-seat hold (HTTP)", "pgbench_hold": "pgbench: the same hold statement",
+              "confirm": "quorix: hold + confirm (HTTP)", "pgbench_confirm": "pgbench: the same hold + confirm statements"}
+    for kind, label in labels.items():
+        r = t[kind]
+        print(f"| {label} | {r['rate']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors'] if 'pgbench' not in kind else ''} |")
+    print(f"\n**Holds: quorix / pgbench = {t['hold']['rate'] / t['pgbench_hold']['rate']:.0%}**; "
+          f"**hold + confirm: {t['confirm']['rate'] / t['pgbench_confirm']['rate']:.0%}**.\n")
+    print("| flash crowd | answered | winners | other statuses | p50 ms | p99 ms | max ms | statements / request | transactions / request |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
+    for c in results["crowds"]:
+        others = ", ".join(f"{s}: {n:,}" for s, n in sorted(c["statuses"].items()) if s != "201")
+        print(f"| {c['clients']:,} clients, last 20 seats | {c['answered']:,} | {c['winners']} | {others} | {c['p50_ms']:.1f} | "
+              f"{c['p99_ms']:.1f} | {c['max_ms']:.1f} | {c['statements_per_request']:.2f} | {c['transactions_per_request']:.2f} |")
+    m = results["map_size"]
+    print("\n| map | explicit holds/s | p99 ms | best-available holds/s | p99 ms |")
+    print("|---|---:|---:|---:|---:|")
+    for name in ("theatre", "stadium"):
+        r = m[name]
+        print(f"| {name} | {r['explicit_rate']:,.0f} | {r['explicit_p99_ms']:.2f} | {r['best_rate']:,.0f} | {r['best_p99_ms']:.2f} |")
+    print(f"\nStadium / theatre: explicit {m['stadium']['explicit_rate'] / m['theatre']['explicit_rate']:.0%}, "
+          f"best available {m['stadium']['best_rate'] / m['theatre']['best_rate']:.0%}.")
+    print("\nAll:", json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
