@@ -110,11 +110,18 @@ struct RouteTable: Sendable {
         var score = 0
         var position = 0
         while position < segments.count {
-            switch segments[position] {
-            case .literal(let literal):
+            if case .literal(let literal) = segments[position] {
                 guard literal == parts[position] else { return nil }
                 score += 1 << (segments.count - position)
-            case .parameter:
+            }
+            position += 1
+        }
+        // Parameters must decode to something non-empty; decoding allocates, so it is done only
+        // for templates whose literals all match (profiling found the router at 8 % of a hold's
+        // CPU when every template decoded its parameters).
+        position = 0
+        while position < segments.count {
+            if case .parameter = segments[position] {
                 guard let decoded = PercentDecoding.decode(parts[position]), !decoded.isEmpty else { return nil }
             }
             position += 1

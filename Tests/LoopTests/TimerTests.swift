@@ -140,3 +140,14 @@ extension LoopSuite {
         }
     }
 }
+
+@Suite struct SecureRandomTests {
+    @Test func bytesAreFreshEveryTime() {
+        let draws = (0..<64).map { _ in SecureRandom.bytes(32) }
+        #expect(draws.allSatisfy { $0.count == 32 })
+        #expect(Set(draws).count == 64, "two 256-bit draws repeated")
+        #expect(SecureRandom.bytes(0).isEmpty)
+        // Every byte value turns up across 64 × 32 bytes (a stuck or short fill would not).
+        #expect(Set(draws.joined()).count > 200)
+    }
+}

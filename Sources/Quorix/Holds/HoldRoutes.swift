@@ -6,6 +6,7 @@ import PG
 @LoopActor
 enum HoldRoutes {
     static func register(in app: QuorixApp) {
+        let holdsCreated = app.metrics.counter("quorix_holds_created_total")
         app.add("POST", "/v1/events/{id}/holds", access: .roles([.client])) { [unowned app] context in
             let event = try await EventRoutes.findEvent(context, app, recent: true)
             let index = try await EventRoutes.seatMapIndex(for: event, app)
@@ -45,7 +46,7 @@ enum HoldRoutes {
                 }
                 hold = record
             }
-            app.metrics.counter("quorix_holds_created_total").increment()
+            holdsCreated.increment()
             return .json(status: 201, HoldJSON.render(hold, index: index, token: token ?? ""))
         }
 

@@ -20,15 +20,7 @@ public struct HoldRecord: Sendable {
 /// the `(event_id, token_hash)` index; only the SHA-256 of the whole token is stored.
 public enum HoldToken {
     public static func generate(eventID: Int) -> String {
-        // Four 64-bit draws rather than 32 byte draws: each draw is a getrandom system call.
-        var generator = SystemRandomNumberGenerator()
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(32)
-        for _ in 0..<4 {
-            let word = generator.next()
-            for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
-        }
-        return "qh_\(eventID)_" + Base64URL.encode(bytes)
+        "qh_\(eventID)_" + Base64URL.encode(SecureRandom.bytes(32))
     }
 
     /// The event id inside a well-formed token, else nil (an unknown token is 404).
