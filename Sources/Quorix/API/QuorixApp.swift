@@ -43,6 +43,8 @@ public final class QuorixApp: HTTPResponder {
     public let bookings: BookingStore
     /// Seats the database said are taken, for a second: cheap refusals under a flash crowd.
     let recentlyTaken = RecentlyTaken()
+    /// Releases expired holds; started by the server runner.
+    public let sweeper: HoldSweeper
     private var router = Router<Route>()
 
     public init(pool: PGPool, configuration: Configuration, logger: Logger, metrics: ServerMetrics) {
@@ -58,6 +60,11 @@ public final class QuorixApp: HTTPResponder {
         }
         holds = HoldStore(pool: pool)
         bookings = BookingStore(pool: pool)
+        sweeper = HoldSweeper(pool: pool, logger: logger)
+        sweeper.onReleased = { [recentlyTaken, metrics] events, lags in
+            for event in events { recentlyTaken.forget(eventID: event) }
+            metrics.recordExpired(lags: lags)
+        }
         OperationsRoutes.register(in: self)
         SeatMapRoutes.register(in: self)
         EventRoutes.register(in: self)

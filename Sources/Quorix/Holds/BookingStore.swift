@@ -99,6 +99,8 @@ public final class BookingStore {
                 return .confirmed(booking, created: false)
             }
             let status = try hold.string("status")
+            // Released by the sweeper: expired, whether or not a request saw it first.
+            if status == "expired" { return .expired }
             guard status == "active" else { return .notActive(status: status) }
             guard try hold.bool("live") else { return .expired }
             let seatIDs = BookingStore.ids(try hold.string("seat_ids"))

@@ -47,6 +47,7 @@ enum HoldRoutes {
                 hold = record
             }
             holdsCreated.increment()
+            app.sweeper.expectExpiry(inSeconds: request.ttlSeconds)
             return .json(status: 201, HoldJSON.render(hold, index: index, token: token ?? ""))
         }
 

@@ -18,6 +18,8 @@ public final class ServerMetrics {
     private let poolWaiting: CoreMetrics.Gauge
     private let poolSize: CoreMetrics.Gauge
     private let statements: CoreMetrics.Counter
+    private let holdsExpired: CoreMetrics.Counter
+    private let sweeperLag: Metrics.Timer
     private var statementsReported = 0
 
     public init() {
@@ -34,6 +36,8 @@ public final class ServerMetrics {
         poolWaiting = CoreMetrics.Gauge(label: "quorix_db_pool_waiting", factory: factory)
         poolSize = CoreMetrics.Gauge(label: "quorix_db_pool_size", factory: factory)
         statements = CoreMetrics.Counter(label: "quorix_db_statements_total", factory: factory)
+        holdsExpired = CoreMetrics.Counter(label: "quorix_holds_expired_total", factory: factory)
+        sweeperLag = Metrics.Timer(label: "quorix_sweeper_lag_seconds", factory: factory)
     }
 
     public func recordRequest(route: String, method: String, status: Int, nanoseconds: UInt64) {
@@ -63,6 +67,12 @@ public final class ServerMetrics {
         poolOpen.record(open)
         poolWaiting.record(waiting)
         poolSize.record(size)
+    }
+
+    /// Holds this process's sweeper released, with each one's lag (seconds from `expires_at`).
+    public func recordExpired(lags: [Double]) {
+        holdsExpired.increment(by: lags.count)
+        for lag in lags { sweeperLag.recordNanoseconds(Int64(max(0, lag) * 1e9)) }
     }
 
     /// Statements sent to PostgreSQL since the start (the counter grows by what is new).

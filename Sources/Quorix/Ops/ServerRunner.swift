@@ -13,6 +13,7 @@ public final class ServerRunner {
     private let logger: Logger
     private var pool: PGPool?
     private var server: HTTPServer?
+    private var app: QuorixApp?
     private var signals: [SignalWatcher] = []
     private var stopping = false
     /// The wait between attempts to reach the database at start-up; `stop` cuts it short.
@@ -75,6 +76,8 @@ public final class ServerRunner {
                 throw StartFailure(description: "cannot listen on \(configuration.listenHost):\(configuration.listenPort): \(error); set QUORIX_LISTEN or --listen to a free address")
             }
             self.server = server
+            self.app = app
+            app.sweeper.start()
             logger.info("listening", metadata: [
                 "address": "\(configuration.listenHost):\(server.port)", "port": "\(server.port)",
                 "pool_size": "\(configuration.poolSize)", "pid": "\(ProcessInfo.processInfo.processIdentifier)",
@@ -148,6 +151,7 @@ public final class ServerRunner {
         endRetryPause()
         logger.info("shutting down", metadata: ["reason": "\(reason)", "open_connections": "\(server?.connectionCount ?? 0)"])
         let finish = { [self] in
+            app?.sweeper.close()
             pool?.close()
             for watcher in signals { watcher.close() }
             signals = []
