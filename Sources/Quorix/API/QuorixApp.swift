@@ -69,6 +69,7 @@ public final class QuorixApp: HTTPResponder {
         SeatMapRoutes.register(in: self)
         EventRoutes.register(in: self)
         HoldRoutes.register(in: self)
+        ReportRoutes.register(in: self)
     }
 
     public func add(
