@@ -41,6 +41,7 @@ public final class QuorixApp: HTTPResponder {
     let seatStatusBodies = SeatStatusBodies()
     public let holds: HoldStore
     public let bookings: BookingStore
+    public let waitlist: WaitlistStore
     /// Seats the database said are taken, for a second: cheap refusals under a flash crowd.
     let recentlyTaken = RecentlyTaken()
     /// Releases expired holds; started by the server runner.
@@ -60,6 +61,7 @@ public final class QuorixApp: HTTPResponder {
         }
         holds = HoldStore(pool: pool)
         bookings = BookingStore(pool: pool)
+        waitlist = WaitlistStore(pool: pool)
         sweeper = HoldSweeper(pool: pool, logger: logger)
         sweeper.onReleased = { [recentlyTaken, metrics] events, lags in
             for event in events { recentlyTaken.forget(eventID: event) }
@@ -70,6 +72,7 @@ public final class QuorixApp: HTTPResponder {
         EventRoutes.register(in: self)
         HoldRoutes.register(in: self)
         ReportRoutes.register(in: self)
+        WaitlistRoutes.register(in: self)
     }
 
     public func add(

@@ -234,6 +234,7 @@ public final class EventStore {
                     let flipped = Set(try changed.rows.map { try $0.int("seat_id") })
                     throw Refusal(seatIDs: seatIDs.filter { !flipped.contains($0) })
                 }
+                if change == .unblock { try await WaitlistStore.promote(eventID: eventID, on: connection) }
                 return .changed(version: try await version(eventID: eventID, on: connection))
             }
         } catch let refusal as Refusal {

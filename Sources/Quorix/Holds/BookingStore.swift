@@ -144,6 +144,10 @@ public final class BookingStore {
                 WHERE event_id = \(eventID) AND seat_id = ANY(\(seatIDs)::bigint[])
                 """)
             try await connection.query("UPDATE holds SET status = 'confirmed' WHERE event_id = \(eventID) AND id = \(holdID)")
+            try await connection.query("""
+                UPDATE waitlist_entries SET status = 'converted', offer_token = NULL, updated_at = now()
+                WHERE event_id = \(eventID) AND offer_hold_id = \(holdID) AND status = 'offered'
+                """)
             guard let booking = try await BookingStore.booking(eventID: eventID, id: bookingID, on: connection) else {
                 throw PGError(kind: .decoding, message: "booking \(bookingID) vanished inside its transaction")
             }
@@ -195,6 +199,7 @@ public final class BookingStore {
                 UPDATE event_seats SET status = 'free', booking_id = NULL, version = nextval('seat_change_version')
                 WHERE event_id = \(eventID) AND seat_id = ANY(\(seatIDs)::bigint[]) AND booking_id = \(id)
                 """)
+            try await WaitlistStore.promote(eventID: eventID, on: connection)
             let status = seatIDs.count == active.count ? "cancelled" : "partially_cancelled"
             try await connection.query("""
                 UPDATE bookings SET status = \(status), updated_at = now() WHERE event_id = \(eventID) AND id = \(id)

@@ -45,10 +45,12 @@ public final class HoldStore {
     }
 
     /// A seat can be taken when it is free, or held by a hold whose time is up (no sale is lost to
-    /// a dead hold, sweeper or not).
+    /// a dead hold, sweeper or not) — unless the event has waiting entries: then the sweeper
+    /// offers those seats to the waitlist first.
     static let available = """
         (es.status = 'free' OR (es.status = 'held' AND EXISTS (
-            SELECT 1 FROM holds dead WHERE dead.event_id = es.event_id AND dead.id = es.hold_id AND dead.expires_at <= now())))
+            SELECT 1 FROM holds dead WHERE dead.event_id = es.event_id AND dead.id = es.hold_id AND dead.expires_at <= now())
+            AND NOT EXISTS (SELECT 1 FROM waitlist_entries w WHERE w.event_id = es.event_id AND w.status = 'waiting')))
         """
 
     public enum HoldOutcome: Sendable {
@@ -166,6 +168,7 @@ public final class HoldStore {
                  JOIN event_seats es ON es.event_id = dead.event_id AND es.seat_id = dead_seat.id
                  WHERE dead.event_id = \(eventID) AND dead.status = 'active' AND dead.expires_at <= now()
                    AND es.status = 'held' AND es.hold_id = dead.id
+                   AND NOT EXISTS (SELECT 1 FROM waitlist_entries w WHERE w.event_id = dead.event_id AND w.status = 'waiting')
                    AND (es.row_rank, es.row_id) >= (\(fromRank)::integer, \(fromRow)::bigint)
                    AND (\(category)::text IS NULL OR es.category = \(category))
                    AND (\(sectionID)::bigint IS NULL OR es.section_id = \(sectionID)))
@@ -252,6 +255,12 @@ public final class HoldStore {
             try await connection.query("""
                 UPDATE holds SET status = 'released', released_at = now() WHERE event_id = \(eventID) AND id = \(hold.id)
                 """)
+            // A released offer: its entry leaves the waitlist; the seats go to the next entries.
+            try await connection.query("""
+                UPDATE waitlist_entries SET status = 'left', offer_token = NULL, updated_at = now()
+                WHERE event_id = \(eventID) AND offer_hold_id = \(hold.id) AND status = 'offered'
+                """)
+            try await WaitlistStore.promote(eventID: eventID, on: connection)
             return .done(hold)
         }
     }

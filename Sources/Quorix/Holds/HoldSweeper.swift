@@ -80,10 +80,16 @@ public final class HoldSweeper {
         }
     }
 
-    /// One batch in one statement: the holds become `expired` and the seats still held by them
-    /// `free`, together. Returns how many holds were released.
+    /// One batch in one transaction: one statement makes the holds `expired` and frees the seats
+    /// still held by them; expired offers expire their waitlist entries; then the freed seats are
+    /// offered to each event's waiting entries before anyone else can take them. Returns how
+    /// many holds were released.
     func releaseBatch() async throws -> Int {
-        let result = try await pool.query("""
+        try await pool.withTransaction { connection in try await self.releaseBatch(on: connection) }
+    }
+
+    private func releaseBatch(on connection: PGConnection) async throws -> Int {
+        let result = try await connection.query("""
             WITH due AS (
                 SELECT event_id, id FROM holds
                 WHERE status = 'active' AND expires_at <= now()
@@ -92,7 +98,11 @@ public final class HoldSweeper {
             ), expired AS (
                 UPDATE holds h SET status = 'expired', released_at = now()
                 FROM due WHERE h.event_id = due.event_id AND h.id = due.id
-                RETURNING h.event_id, extract(epoch FROM (now() - h.expires_at))::float8 AS lag
+                RETURNING h.event_id, h.id, extract(epoch FROM (now() - h.expires_at))::float8 AS lag
+            ), lapsed AS (
+                UPDATE waitlist_entries w SET status = 'expired', offer_token = NULL, updated_at = now()
+                FROM expired WHERE w.event_id = expired.event_id AND w.offer_hold_id = expired.id AND w.status = 'offered'
+                RETURNING w.id
             ), freed AS (
                 UPDATE event_seats es SET status = 'free', hold_id = NULL, version = nextval('seat_change_version')
                 FROM due WHERE es.event_id = due.event_id AND es.hold_id = due.id AND es.status = 'held'
@@ -108,6 +118,7 @@ public final class HoldSweeper {
             events.insert(try row.int("event_id"))
             lags.append(try row.double("lag"))
         }
+        for event in events.sorted() { try await WaitlistStore.promote(eventID: event, on: connection) }
         let seats = try result.first?.int("seats") ?? 0
         logger.info("holds expired", metadata: [
             "holds": "\(result.count)", "seats": "\(seats)",
