@@ -250,7 +250,7 @@ public final class HoldStore {
             }
             try await connection.query("""
                 UPDATE event_seats SET status = 'free', hold_id = NULL, version = nextval('seat_change_version')
-                WHERE event_id = \(eventID) AND hold_id = \(hold.id) AND status = 'held'
+                WHERE event_id = \(eventID) AND seat_id = ANY(\(hold.seatIDs)::bigint[]) AND hold_id = \(hold.id) AND status = 'held'
                 """)
             try await connection.query("""
                 UPDATE holds SET status = 'released', released_at = now() WHERE event_id = \(eventID) AND id = \(hold.id)

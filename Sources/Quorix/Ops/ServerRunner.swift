@@ -150,12 +150,15 @@ public final class ServerRunner {
         stopping = true
         endRetryPause()
         logger.info("shutting down", metadata: ["reason": "\(reason)", "open_connections": "\(server?.connectionCount ?? 0)"])
-        let finish = { [self] in
-            app?.sweeper.close()
+        let closeAll = { [self] in
             pool?.close()
             for watcher in signals { watcher.close() }
             signals = []
             EventLoop.shared.finish()
+        }
+        // A sweep in flight finishes its transaction before the pool closes.
+        let finish = { [self] in
+            if let sweeper = app?.sweeper { sweeper.stop(closeAll) } else { closeAll() }
         }
         if let server {
             server.shutdown(finish)
