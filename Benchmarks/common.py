@@ -77,6 +77,14 @@ class Server:
         with urllib.request.urlopen(req, timeout=120) as response:
             return response.status, dict(response.headers), response.read()
 
+    def create_keys(self, roles=("organizer", "client")):
+        """A new API key per role, made with the admin key: {role: key}."""
+        keys = {}
+        for role in roles:
+            _, _, body = self.request("POST", "/v1/keys", {"role": role, "name": f"bench {role}"}, self.admin_key)
+            keys[role] = json.loads(body)["key"]
+        return keys
+
     def sql(self, statement):
         return sh(f"{self.psql} -c \"{statement}\"").strip()
 

@@ -219,10 +219,7 @@ def main():
     server = Server(binary, PORT, "holds", ADMIN, {"QUORIX_LOG_LEVEL": "warning", "QUORIX_DB_POOL_SIZE": str(POOL)})
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), "runs": args.runs}
     try:
-        keys = {}
-        for role in ("organizer", "client"):
-            _, _, body = server.request("POST", "/v1/keys", {"role": role, "name": f"bench {role}"}, ADMIN)
-            keys[role] = json.loads(body)["key"]
+        keys = server.create_keys()
         bench = Bench(server, generator, keys["organizer"], keys["client"])
         for name in ("theatre", "stadium"):
             progress(f"importing {name}")
