@@ -57,4 +57,16 @@ import Testing
         #expect(!process.standardOutput.contains("handles still open"), "\(process.standardOutput)")
         #expect(process.standardOutput.contains("\"open_handles\":0"), "\(process.standardOutput)")
     }
+
+    /// Listening fails after the whole app (sweeper included) was built: a clear error, a
+    /// non-zero exit, and every handle closed.
+    @Test func aTakenPortExitsNonZeroWithEveryHandleClosed() async throws {
+        let first = try await ServerProcess.start()
+        let (code, output) = try await Self.run(
+            ["serve", "--listen", "127.0.0.1:\(first.port)"],
+            environment: ["QUORIX_DATABASE_URL": first.databaseConninfo, "QUORIX_MIGRATIONS_DIR": PackagePaths.migrationsDirectory])
+        #expect(code != nil && code != 0, "exit \(code.map(String.init) ?? "none")")
+        #expect(output.contains("cannot listen on 127.0.0.1:\(first.port)"), "\(output)")
+        #expect(!output.contains("handles still open"), "\(output)")
+    }
 }

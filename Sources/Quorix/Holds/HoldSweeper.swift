@@ -17,7 +17,8 @@ public final class HoldSweeper {
 
     private let pool: PGPool
     private let logger: Logger
-    private let timer = LoopTimer()
+    /// Made by `start`: a server that fails to start must not leave a handle open.
+    private var timer: LoopTimer?
     private var wakeAtMilliseconds: UInt64 = .max
     /// Expiries of this process's holds, rounded up to 50 ms so that a busy sale keeps a few
     /// thousand entries rather than one per hold.
@@ -35,6 +36,8 @@ public final class HoldSweeper {
     }
 
     public func start() {
+        guard timer == nil, !closed else { return }
+        timer = LoopTimer()
         arm(afterMilliseconds: 0)
     }
 
@@ -48,7 +51,7 @@ public final class HoldSweeper {
 
     /// Plans the next sweep: the earliest known expiry, but no later than `delay` from now.
     private func arm(afterMilliseconds delay: UInt64) {
-        guard !closed else { return }
+        guard !closed, let timer else { return }
         let now = EventLoop.shared.nowMilliseconds
         expiries.removeDue(now: now)
         let wake = min(now + delay, expiries.earliest ?? .max)
@@ -141,7 +144,7 @@ public final class HoldSweeper {
     /// pool can close under it: a sweep cut off mid-transaction would leave its connection open.
     public func stop(_ stopped: @escaping () -> Void) {
         closed = true
-        timer.close()
+        timer?.close()
         if sweeping {
             onStopped = stopped
         } else {
