@@ -48,8 +48,9 @@ SELECT id, encode(token_hash, 'hex') AS token_hex,
        to_char(created_at AT TIME ZONE 'UTC', :fmt) AS created_at, to_char(expires_at AT TIME ZONE 'UTC', :fmt) AS expires_at
 FROM hold, relaxed
 WHERE quorix_require((SELECT count(*) FROM taken) = 2,
+    CASE WHEN (SELECT count(*) FROM taken) = 2 THEN '' ELSE
     'seats_unavailable:' || (SELECT coalesce(string_agg(wanted::text, ','), '') FROM unnest(ARRAY[:a, :b]::bigint[]) wanted
-                             WHERE wanted NOT IN (SELECT seat_id FROM taken)))"""
+                             WHERE wanted NOT IN (SELECT seat_id FROM taken)) END)"""
 
 
 def pgbench_script(path, with_confirm):

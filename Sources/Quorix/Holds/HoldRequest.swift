@@ -15,11 +15,7 @@ struct HoldRequest {
 
     static func read(_ body: JSONObjectReader, event: Event, index: SeatMapIndex) throws(APIError) -> HoldRequest {
         var body = body
-        let customer = try body.required("customer") { reader throws(APIError) in try reader.string("customer") }
-        // Characters as PostgreSQL counts them (code points); NUL cannot be stored in text.
-        if let customer, customer.isEmpty || customer.unicodeScalars.count > 128 || customer.unicodeScalars.contains("\u{0}") {
-            body.problem("customer", "must be 1 to 128 characters, without NUL")
-        }
+        let customer = try SaleFields.customer(&body)
         let labels = try body.stringArray("seats")
         let best = try body.object("best_available")
         let ttl = try body.int("ttl_seconds")
@@ -54,6 +50,36 @@ struct HoldRequest {
     }
 }
 
+/// Fields that holds and waitlist entries share, checked one way.
+enum SaleFields {
+    /// `customer`, required: 1-128 characters as PostgreSQL counts them (code points), no NUL
+    /// (text cannot store it).
+    static func customer(_ body: inout JSONObjectReader) throws(APIError) -> String? {
+        let customer = try body.required("customer") { reader throws(APIError) in try reader.string("customer") }
+        if let customer, customer.isEmpty || customer.unicodeScalars.count > 128 || customer.unicodeScalars.contains("\u{0}") {
+            body.problem("customer", "must be 1 to 128 characters, without NUL")
+        }
+        return customer
+    }
+
+    /// A quantity within the event's `max_seats_per_hold`, and a category and section of its map;
+    /// returns the section's id.
+    static func checkSeatFilters(
+        quantity: Int?, category: String?, section: String?, event: Event, index: SeatMapIndex, _ body: inout JSONObjectReader
+    ) -> Int? {
+        if let quantity, !(1...event.maxSeatsPerHold).contains(quantity) {
+            body.problem("quantity", "must be from 1 to \(event.maxSeatsPerHold), this event's max_seats_per_hold")
+        }
+        if let category, !index.categoriesInUse.contains(category) {
+            body.problem("category", "is not a category of this event's seats (\(index.categoriesInUse.sorted().joined(separator: ", ")))")
+        }
+        guard let section else { return nil }
+        let sectionID = index.sectionIDsByKey[section]
+        if sectionID == nil { body.problem("section", "is not a section of this event's seat map") }
+        return sectionID
+    }
+}
+
 /// Best available: adjacent seats in one row, front rows first, then nearest the middle of the
 /// row; when another request wins the chosen seats, the next candidates are tried.
 enum BestAvailable {
@@ -70,17 +96,7 @@ enum BestAvailable {
             let section = try reader.string("section")
             let adjacent = try reader.bool("adjacent") ?? true
             reader.rejectUnknown(["quantity", "category", "section", "adjacent"])
-            if let quantity, !(1...event.maxSeatsPerHold).contains(quantity) {
-                reader.problem("quantity", "must be from 1 to \(event.maxSeatsPerHold), this event's max_seats_per_hold")
-            }
-            if let category, !index.categoriesInUse.contains(category) {
-                reader.problem("category", "is not a category of this event's seats (\(index.categoriesInUse.sorted().joined(separator: ", ")))")
-            }
-            var sectionID: Int?
-            if let section {
-                sectionID = index.sectionIDsByKey[section]
-                if sectionID == nil { reader.problem("section", "is not a section of this event's seat map") }
-            }
+            let sectionID = SaleFields.checkSeatFilters(quantity: quantity, category: category, section: section, event: event, index: index, &reader)
             for problem in reader.problems { body.problem(problem) }
             guard reader.problems.isEmpty, let quantity else { return nil }
             return Request(quantity: quantity, category: category, sectionID: sectionID, adjacent: adjacent)

@@ -106,8 +106,9 @@ public final class HoldStore {
                 SELECT id, \(unsafeSQL: SQLTime.rfc3339("created_at")) AS created_at, \(unsafeSQL: SQLTime.rfc3339("expires_at")) AS expires_at
                 FROM hold, relaxed
                 WHERE quorix_require((SELECT count(*) FROM taken) = \(seatIDs.count),
+                    CASE WHEN (SELECT count(*) FROM taken) = \(seatIDs.count) THEN '' ELSE
                     'seats_unavailable:' || (SELECT coalesce(string_agg(wanted::text, ','), '') FROM unnest(\(seatIDs)::bigint[]) wanted
-                                             WHERE wanted NOT IN (SELECT seat_id FROM taken)))
+                                             WHERE wanted NOT IN (SELECT seat_id FROM taken)) END)
                 """)
             guard let row = result.first else { throw PGError(kind: .decoding, message: "the hold statement returned no row") }
             return .held(HoldRecord(
@@ -248,20 +249,26 @@ public final class HoldStore {
             case "expired": return .expired
             default: return .notActive(status: hold.status)
             }
-            try await connection.query("""
-                UPDATE event_seats SET status = 'free', hold_id = NULL, version = nextval('seat_change_version')
-                WHERE event_id = \(eventID) AND seat_id = ANY(\(hold.seatIDs)::bigint[]) AND hold_id = \(hold.id) AND status = 'held'
-                """)
-            try await connection.query("""
-                UPDATE holds SET status = 'released', released_at = now() WHERE event_id = \(eventID) AND id = \(hold.id)
-                """)
-            // A released offer: its entry leaves the waitlist; the seats go to the next entries.
-            try await connection.query("""
-                UPDATE waitlist_entries SET status = 'left', offer_token = NULL, updated_at = now()
-                WHERE event_id = \(eventID) AND offer_hold_id = \(hold.id) AND status = 'offered'
-                """)
-            try await WaitlistStore.promote(eventID: eventID, on: connection)
+            try await HoldStore.releaseLocked(eventID: eventID, holdID: hold.id, seatIDs: hold.seatIDs, on: connection)
             return .done(hold)
         }
+    }
+
+    /// Inside the caller's transaction, which has locked the active hold: frees the seats still
+    /// held by it, marks it released, lets its waitlist entry go if it was an offer, and offers
+    /// the freed seats to the waitlist. Shared by release and by leaving the waitlist.
+    static func releaseLocked(eventID: Int, holdID: Int, seatIDs: [Int], on connection: PGConnection) async throws {
+        try await connection.query("""
+            UPDATE event_seats SET status = 'free', hold_id = NULL, version = nextval('seat_change_version')
+            WHERE event_id = \(eventID) AND seat_id = ANY(\(seatIDs)::bigint[]) AND hold_id = \(holdID) AND status = 'held'
+            """)
+        try await connection.query("""
+            UPDATE holds SET status = 'released', released_at = now() WHERE event_id = \(eventID) AND id = \(holdID)
+            """)
+        try await connection.query("""
+            UPDATE waitlist_entries SET status = 'left', offer_token = NULL, updated_at = now()
+            WHERE event_id = \(eventID) AND offer_hold_id = \(holdID) AND status = 'offered'
+            """)
+        try await WaitlistStore.promote(eventID: eventID, on: connection)
     }
 }

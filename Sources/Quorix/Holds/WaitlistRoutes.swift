@@ -10,23 +10,12 @@ enum WaitlistRoutes {
             let event = try await EventRoutes.findEvent(context, app, recent: true)
             let index = try await EventRoutes.seatMapIndex(for: event, app)
             var body = try context.jsonObject()
-            let customer = try body.required("customer") { reader throws(APIError) in try reader.string("customer") }
+            let customer = try SaleFields.customer(&body)
             let quantity = try body.required("quantity") { reader throws(APIError) in try reader.int("quantity") }
             let category = try body.string("category")
             let section = try body.string("section")
             body.rejectUnknown(["customer", "quantity", "category", "section"])
-            if let customer, customer.isEmpty || customer.unicodeScalars.count > 128 || customer.unicodeScalars.contains("\u{0}") {
-                body.problem("customer", "must be 1 to 128 characters, without NUL")
-            }
-            if let quantity, !(1...event.maxSeatsPerHold).contains(quantity) {
-                body.problem("quantity", "must be from 1 to \(event.maxSeatsPerHold), this event's max_seats_per_hold")
-            }
-            if let category, !index.categoriesInUse.contains(category) {
-                body.problem("category", "is not a category of this event's seats (\(index.categoriesInUse.sorted().joined(separator: ", ")))")
-            }
-            if let section, !index.sectionKeys.contains(section) {
-                body.problem("section", "is not a section of this event's seat map")
-            }
+            _ = SaleFields.checkSeatFilters(quantity: quantity, category: category, section: section, event: event, index: index, &body)
             try body.throwIfProblems()
             guard let customer, let quantity else { throw APIError.validation("", "the request is incomplete") }
             let entry = try await app.waitlist.join(

@@ -94,17 +94,13 @@ public final class WaitlistStore {
                 UPDATE waitlist_entries SET status = 'left', offer_token = NULL, updated_at = now() WHERE event_id = \(eventID) AND id = \(id)
                 """)
             if status == "offered", let holdID = try row.optionalInt("offer_hold_id") {
-                let released = try await connection.query("""
-                    UPDATE holds SET status = 'released', released_at = now()
-                    WHERE event_id = \(eventID) AND id = \(holdID) AND status = 'active' RETURNING array_to_string(seat_ids, ',') AS seat_ids
+                let offer = try await connection.query("""
+                    SELECT array_to_string(seat_ids, ',') AS seat_ids FROM holds
+                    WHERE event_id = \(eventID) AND id = \(holdID) AND status = 'active' FOR UPDATE
                     """)
-                if let seats = try released.first?.string("seat_ids") {
-                    let seatIDs = seats.split(separator: ",").compactMap { Int($0) }
-                    try await connection.query("""
-                        UPDATE event_seats SET status = 'free', hold_id = NULL, version = nextval('seat_change_version')
-                        WHERE event_id = \(eventID) AND seat_id = ANY(\(seatIDs)::bigint[]) AND hold_id = \(holdID) AND status = 'held'
-                        """)
-                    try await WaitlistStore.promote(eventID: eventID, on: connection)
+                if let seats = try offer.first?.string("seat_ids") {
+                    try await HoldStore.releaseLocked(
+                        eventID: eventID, holdID: holdID, seatIDs: seats.split(separator: ",").compactMap { Int($0) }, on: connection)
                 }
             }
             return .left(eventID: eventID)
