@@ -41,9 +41,10 @@ def wait_http(url, timeout=180, process=None):
 
 
 class Server:
-    """`quorix serve` on its embedded PostgreSQL in a fresh data folder, no sample maps loaded."""
+    """`quorix serve` on its embedded PostgreSQL in a fresh data folder, no sample maps loaded;
+    or, given `database` (a conninfo), a further process on that database."""
 
-    def __init__(self, binary, port, name, admin_key, extra_env=None):
+    def __init__(self, binary, port, name, admin_key, extra_env=None, database=None):
         self.port, self.admin_key = port, admin_key
         data_dir = os.path.join(ROOT, ".build", f"bench-{name}")
         subprocess.run(["rm", "-rf", data_dir])
@@ -53,11 +54,13 @@ class Server:
                    QUORIX_ADMIN_KEY=admin_key, QUORIX_SEATMAPS_DIR=self.work)  # an empty folder: no samples
         env.update(extra_env or {})
         env.pop("QUORIX_DATABASE_URL", None)
+        if database:
+            env["QUORIX_DATABASE_URL"] = database
         self.log_path = os.path.join(self.work, "quorix.log")
         log = open(self.log_path, "w")
         self.process = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         # The embedded cluster's socket is <data>/run (the data folder here is short enough).
-        self.conninfo = f"host={data_dir}/run port=5432 user=quorix dbname=quorix"
+        self.conninfo = database or f"host={data_dir}/run port=5432 user=quorix dbname=quorix"
         try:
             wait_http(f"http://127.0.0.1:{port}/healthz", process=self.process)
         except SystemExit:

@@ -9,7 +9,8 @@ On one embedded PostgreSQL, with the server's pool at its default of 8 connectio
 1. Throughput: distinct 2-seat explicit holds by --connections keep-alive clients on a fresh
    stadium event (30,000 holds, every seat once), then hold + confirm (10,000); against pgbench
    running the very same statements directly on the same PostgreSQL at the pool's connection
-   count (8), also on fresh stadium events. Medians of --runs.
+   count (8), also on fresh stadium events; and pgbench's holds once more with the seat-change
+   announcement trigger disabled, to show what announcing costs. Medians of --runs.
 2. Flash crowds: for each size in --crowds, that many clients connected first, then released at
    once on a theatre event whose only free seats are 10 pairs (2 adjacent seats in each of 10
    rows); each asks for 2 seats, half by label, half by best available. Every answer is counted;
@@ -235,7 +236,7 @@ def main():
         # 1. Throughput against pgbench.
         stadium_seats = len(bench.maps["stadium"]["seats"])
         first_seat = bench.maps["stadium"]["seats"][0][0]
-        runs = {"hold": [], "pgbench_hold": [], "confirm": [], "pgbench_confirm": []}
+        runs = {"hold": [], "pgbench_hold": [], "pgbench_hold_unannounced": [], "confirm": [], "pgbench_confirm": []}
         for run in range(1, args.runs + 1 if "throughput" in parts else 1):
             for kind, count in (("hold", stadium_seats // 2), ("confirm", 10_000)):
                 event = bench.event("stadium")
@@ -251,6 +252,16 @@ def main():
                 pgbench_script(script, with_confirm=kind == "confirm")
                 runs["pgbench_" + kind].append(pgbench(server, script, POOL, count // POOL, first_seat, event, os.path.join(server.work, f"pgb-{kind}")))
                 bench.check_invariants(event, stadium_seats)
+                if kind == "hold":
+                    # What announcing seat changes (the NOTIFY trigger, migration 0005) costs.
+                    event = bench.event("stadium")
+                    progress(f"throughput run {run}/{args.runs}: pgbench holds without the announcement trigger, event {event}")
+                    server.sql("ALTER TABLE event_seats DISABLE TRIGGER event_seats_announce")
+                    try:
+                        runs["pgbench_hold_unannounced"].append(
+                            pgbench(server, script, POOL, count // POOL, first_seat, event, os.path.join(server.work, "pgb-quiet")))
+                    finally:
+                        server.sql("ALTER TABLE event_seats ENABLE TRIGGER event_seats_announce")
         results["throughput"] = {} if "throughput" not in parts else {kind: {"rate": med(r.get("per_second", r.get("rate")) for r in values),
                                         "p50_ms": med(r["p50_ms"] for r in values), "p99_ms": med(r["p99_ms"] for r in values),
                                         "errors": sum(sum(n for s, n in r.get("statuses", {}).items() if s != "201") for r in values)}
@@ -303,12 +314,14 @@ def report(results, args):
     print("| measurement | per second | p50 ms | p99 ms | non-201 |")
     print("|---|---:|---:|---:|---:|")
     labels = {"hold": "quorix: 2-seat hold (HTTP)", "pgbench_hold": "pgbench: the same hold statement",
+              "pgbench_hold_unannounced": "pgbench: the same, without the announcement trigger",
               "confirm": "quorix: hold + confirm (HTTP)", "pgbench_confirm": "pgbench: the same hold + confirm statements"}
     for kind, label in labels.items():
         r = t[kind]
         print(f"| {label} | {r['rate']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors'] if 'pgbench' not in kind else ''} |")
     print(f"\n**Holds: quorix / pgbench = {t['hold']['rate'] / t['pgbench_hold']['rate']:.0%}**; "
-          f"**hold + confirm: {t['confirm']['rate'] / t['pgbench_confirm']['rate']:.0%}**.\n")
+          f"**hold + confirm: {t['confirm']['rate'] / t['pgbench_confirm']['rate']:.0%}**; "
+          f"announcing seat changes costs the statement {1 - t['pgbench_hold']['rate'] / t['pgbench_hold_unannounced']['rate']:.0%} of its rate.\n")
     print("| flash crowd (median run) | answered | winners | other statuses | p50 ms | p99 ms (runs) | statements / request | transactions / request |")
     print("|---|---:|---:|---|---:|---:|---:|---:|")
     for c in results["crowds"]:

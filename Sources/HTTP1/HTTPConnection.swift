@@ -17,6 +17,8 @@ final class HTTPConnection {
     private var peerClosed = false
     private var continuing = false
     private let remoteAddress: String
+    /// A streamed response in progress: the connection is its until it ends.
+    private var streaming: ResponseStream?
 
     /// Past this many unparsed bytes, stop reading from the socket until they are handled.
     private static let pendingLimit = 256 * 1024
@@ -49,6 +51,8 @@ final class HTTPConnection {
     }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
+        // A stream's client has nothing more to say; reading on only notices it leaving.
+        if streaming != nil { return }
         perform(lifecycle.bytesReceived(now: EventLoop.shared.nowMilliseconds))
         if busy || !pending.isEmpty {
             pending.append(contentsOf: bytes)
@@ -97,6 +101,10 @@ final class HTTPConnection {
     }
 
     private func write(_ response: HTTPResponse, keepAlive: Bool, isHead: Bool) {
+        if let start = response.stream, !isHead, !stream.isClosed {
+            startStream(response, start)
+            return
+        }
         let bytes = response.serialize(keepAlive: keepAlive, date: server.date, isHeadRequest: isHead)
         stream.write(bytes) { [weak self] error in
             guard let self else { return }
@@ -108,6 +116,17 @@ final class HTTPConnection {
             self.perform(self.lifecycle.responseSent(now: EventLoop.shared.nowMilliseconds, moreBuffered: !self.pending.isEmpty))
             self.continueWithPending()
         }
+    }
+
+    /// Writes the head, then hands the body to the handler's stream. A stream is the
+    /// connection's last response: it ends by closing the connection.
+    private func startStream(_ response: HTTPResponse, _ start: @LoopActor (ResponseStream) -> Void) {
+        let body = ResponseStream(tcp: stream) { [weak self] in self?.close() }
+        streaming = body
+        stream.write(response.serialize(keepAlive: false, date: server.date, isHeadRequest: false)) { [weak self] error in
+            if error != nil { self?.close() }
+        }
+        start(body)
     }
 
     /// Answers requests already buffered. Iterative: a response completed synchronously calls
@@ -132,12 +151,16 @@ final class HTTPConnection {
 
     private func peerFinished() {
         peerClosed = true
-        if !busy && pending.isEmpty { close() }
+        if streaming != nil || !busy && pending.isEmpty { close() }
     }
 
     /// Draining: close now if nothing is in flight, otherwise after the current response.
     func closeWhenIdle() {
         closeAfterResponse = true
+        if let streaming {
+            streaming.finish()
+            return
+        }
         // A request that started arriving is in flight too: it gets its answer.
         if !busy && pending.isEmpty && !parser.isMidRequest { close() }
     }
@@ -172,6 +195,8 @@ final class HTTPConnection {
         lifecycle.closed()
         timer.close()
         stream.close()
+        streaming?.connectionClosed()
+        streaming = nil
         server.connectionClosed(self)
     }
 }

@@ -1,10 +1,16 @@
-/// A response to write: status, header fields and a body whose length is known.
+public import Loop
+
+/// A response to write: status, header fields and a body whose length is known — or, for a
+/// long-lived stream (server-sent events), a body written in chunks for as long as it lasts.
 public struct HTTPResponse: Sendable {
     public var status: Int
     public var headers: HTTPHeaders
     public var body: [UInt8]
     /// Set by a handler to close the connection after this response.
     public var closeConnection = false
+    /// Set for a streamed body: called once the head is written, with the stream to write the
+    /// body to (chunked); the connection serves nothing else until the stream ends.
+    public var stream: (@LoopActor @Sendable (ResponseStream) -> Void)?
 
     public init(status: Int, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {
         self.status = status
@@ -25,14 +31,16 @@ public struct HTTPResponse: Sendable {
         for (name, value) in headers.fields {
             head += "\(name): \(value)\r\n"
         }
-        if !forbidsBody {
+        if stream != nil {
+            head += "Transfer-Encoding: chunked\r\n"
+        } else if !forbidsBody {
             head += "Content-Length: \(body.count)\r\n"
         }
         head += "Date: \(date)\r\n"
         if !keepAlive { head += "Connection: close\r\n" }
         head += "\r\n"
         var bytes = Array(head.utf8)
-        if !forbidsBody && !isHeadRequest {
+        if !forbidsBody && !isHeadRequest && stream == nil {
             bytes.append(contentsOf: body)
         }
         return bytes

@@ -3,7 +3,7 @@ import QuorixTestSupport
 import Testing
 @testable import Quorix
 
-/// The pure parts of best available and the flash-crowd memory.
+/// The pure parts of best available.
 @Suite struct BestAvailableTests {
     init() {
         TestLoop.start()
@@ -44,33 +44,5 @@ import Testing
         #expect(HoldStore.refusedSeatIDs("seats_unavailable:12,13") == [12, 13])
         #expect(HoldStore.refusedSeatIDs("seats_unavailable:") == [])
         #expect(HoldStore.refusedSeatIDs("seats_unavailable") == [])
-    }
-
-    @LoopActor
-    final class Clock {
-        var now: UInt64 = 5_000
-    }
-
-    @Test @LoopActor
-    func theMemoryRefusesOnlyWhatItKnowsForASecond() {
-        let clock = Clock()
-        let memory = RecentlyTaken(memoryMilliseconds: 1_000, now: { clock.now })
-        memory.markTaken(eventID: 1, seatIDs: [10, 11])
-        #expect(memory.allTaken(eventID: 1, seatIDs: [10, 11]) == [10, 11])
-        #expect(memory.allTaken(eventID: 1, seatIDs: [10, 12]) == nil, "12 is unknown: the database must name the seats")
-        #expect(memory.anyTaken(eventID: 1, seatIDs: [12, 11]))
-        #expect(memory.allTaken(eventID: 2, seatIDs: [10]) == nil, "another event")
-        let filter = RecentlyTaken.Filter(quantity: 2, category: nil, sectionID: nil, adjacent: true)
-        memory.markNoneFit(eventID: 1, filter)
-        #expect(memory.noneFit(eventID: 1, filter))
-        #expect(!memory.noneFit(eventID: 1, RecentlyTaken.Filter(quantity: 1, category: nil, sectionID: nil, adjacent: true)))
-        clock.now += 1_001
-        #expect(memory.allTaken(eventID: 1, seatIDs: [10, 11]) == nil, "forgotten after a second")
-        #expect(!memory.noneFit(eventID: 1, filter))
-        memory.markTaken(eventID: 1, seatIDs: [10])
-        memory.markNoneFit(eventID: 1, filter)
-        memory.forget(eventID: 1)
-        #expect(memory.allTaken(eventID: 1, seatIDs: [10]) == nil, "freeing seats forgets the event")
-        #expect(!memory.noneFit(eventID: 1, filter))
     }
 }

@@ -8,13 +8,16 @@ import Testing
         #expect(configuration.databaseURL == nil)
         #expect(configuration.dataDirectory == ".quorix")
         #expect(configuration.poolSize == 8)
+        #expect(configuration.liveSeatStatus && configuration.streamHeartbeatMilliseconds == 15_000)
     }
 
     @Test func environmentOverridesDefaults() throws {
         let configuration = try Configuration.fromEnvironment([
             "QUORIX_LISTEN": "0.0.0.0:9000", "QUORIX_DATABASE_URL": "postgresql://db/quorix",
             "QUORIX_DATA_DIR": "/var/lib/quorix", "QUORIX_ADMIN_KEY": "0123456789abcdef", "QUORIX_DB_POOL_SIZE": "16",
+            "QUORIX_LIVE_SEATS": "off", "QUORIX_STREAM_HEARTBEAT_MS": "500",
         ])
+        #expect(!configuration.liveSeatStatus && configuration.streamHeartbeatMilliseconds == 500)
         #expect(configuration.listenHost == "0.0.0.0" && configuration.listenPort == 9000)
         #expect(configuration.databaseURL == "postgresql://db/quorix")
         #expect(configuration.dataDirectory == "/var/lib/quorix")
@@ -32,7 +35,7 @@ import Testing
     @Test(arguments: [
         ["QUORIX_LISTEN": "8080"], ["QUORIX_LISTEN": "127.0.0.1:99999"], ["QUORIX_LISTEN": "example.com:80"],
         ["QUORIX_ADMIN_KEY": "short"], ["QUORIX_DB_POOL_SIZE": "0"], ["QUORIX_LOG_LEVEL": "loud"],
-        ["QUORIX_HTTP_IDLE_TIMEOUT_MS": "soon"],
+        ["QUORIX_HTTP_IDLE_TIMEOUT_MS": "soon"], ["QUORIX_LIVE_SEATS": "maybe"], ["QUORIX_STREAM_HEARTBEAT_MS": "0"],
     ])
     func badSettingsSayWhatToFix(_ environment: [String: String]) {
         #expect { try Configuration.fromEnvironment(environment) } throws: { error in

@@ -106,4 +106,25 @@ import Testing
         #expect(await server.waitForExit(timeout: .seconds(10)) == 0)
         Self.expectCleanStop(server)
     }
+
+    @Test(.timeLimit(.minutes(1)))
+    func anOpenStreamEndsAndTheServerStopsPromptly() async throws {
+        let server = try await ServerProcess.start()
+        let organizer = try server.createKey(role: "organizer", name: "stream organizer")
+        let theatre = try server.uploadSample(SampleMaps.theatre, key: organizer)
+        let created = try server.slowRequest("POST", "/v1/events", headers: [bearer(organizer), ("Content-Type", "application/json")], body: Array("""
+            {"name": "Stream night", "seatmap_id": \(theatre), "starts_at": "2026-12-01T20:00:00Z", "prices": \(SalePrices.json(SalePrices.theatre))}
+            """.utf8))
+        let id = try #require(try created.json()["id"]?.catalogInt)
+        let stream = try SSETestClient(port: server.port, path: "/v1/events/\(id)/stream")
+        defer { stream.close() }
+        #expect(try stream.next()?.event == "snapshot")
+        let started = ContinuousClock.now
+        server.terminate()
+        #expect(await server.waitForExit(timeout: .seconds(10)) == 0)
+        #expect(ContinuousClock.now - started < .seconds(3), "the stream held the drain open")
+        try stream.pump(for: .milliseconds(200))
+        #expect(stream.client.peerClosed, "the stream was ended")
+        Self.expectCleanStop(server)
+    }
 }

@@ -256,6 +256,14 @@ public final class HTTPTestClient {
     /// Everything received and not yet consumed as a response.
     public var unreadBytes: [UInt8] { buffer }
 
+    /// Takes whatever has arrived, waiting up to `timeout` for something when nothing has:
+    /// empty at the timeout or once the peer closed (a streamed body is read this way).
+    public func readAvailable(timeout: Duration) throws -> [UInt8] {
+        if buffer.isEmpty { _ = try fill(deadline: ContinuousClock.now + timeout) }
+        defer { buffer = [] }
+        return buffer
+    }
+
     private func readOneResponse(deadline: ContinuousClock.Instant, isHead: Bool) throws -> HTTPTestResponse {
         // The head.
         var headEnd: Int?

@@ -42,8 +42,8 @@ public final class QuorixApp: HTTPResponder {
     public let holds: HoldStore
     public let bookings: BookingStore
     public let waitlist: WaitlistStore
-    /// Seats the database said are taken, for a second: cheap refusals under a flash crowd.
-    let recentlyTaken = RecentlyTaken()
+    /// Live seat status (LISTEN/NOTIFY): `GET .../seats`, the stream, refusals from memory.
+    public let live: LiveSeats
     /// Releases expired holds; started by the server runner.
     public let sweeper: HoldSweeper
     private var router = Router<Route>()
@@ -63,16 +63,20 @@ public final class QuorixApp: HTTPResponder {
         bookings = BookingStore(pool: pool)
         waitlist = WaitlistStore(pool: pool)
         sweeper = HoldSweeper(pool: pool, logger: logger)
-        sweeper.onReleased = { [recentlyTaken, metrics] events, lags in
-            for event in events { recentlyTaken.forget(eventID: event) }
+        live = LiveSeats(pool: pool, logger: logger, heartbeatMilliseconds: configuration.streamHeartbeatMilliseconds)
+        sweeper.onReleased = { [live, metrics] events, lags in
+            for event in events { live.noteLocalChange(eventID: event) }
             metrics.recordExpired(lags: lags)
         }
+        live.onClientCountChange = { [metrics] count in metrics.setStreamClients(count) }
+        live.onSlowReaderCutOff = { [metrics] in metrics.counter("quorix_stream_clients_cut_off_total").increment() }
         OperationsRoutes.register(in: self)
         SeatMapRoutes.register(in: self)
         EventRoutes.register(in: self)
         HoldRoutes.register(in: self)
         ReportRoutes.register(in: self)
         WaitlistRoutes.register(in: self)
+        StreamRoutes.register(in: self)
     }
 
     public func add(

@@ -51,7 +51,7 @@ enum EventRoutes {
                 let seatIDs = try SeatSelection.resolve(labels, in: index, path: "seats")
                 switch try await app.events.change(change, eventID: event.id, seatIDs: seatIDs) {
                 case .changed(let version):
-                    if change == .unblock { app.recentlyTaken.forget(eventID: event.id) }
+                    app.live.noteLocalChange(eventID: event.id)
                     return .json(.object([("event_id", .int(event.id)), ("version", .int(Int(version))), ("seats", .array(labels.map { .string($0) }))]))
                 case .refused(let refusedIDs):
                     let refusedLabels = refusedIDs.compactMap { index.labelsBySeatID[$0] }
@@ -85,30 +85,47 @@ enum EventRoutes {
                     continue
                 }
             }
-            let version = try await app.events.version(eventID: event.id)
+            // From the live snapshot when this process listens; from the database otherwise.
+            let snapshot = try await app.live.snapshot(eventID: event.id, index: index)
+            if snapshot != nil { await app.live.settled(eventID: event.id) }
+            let version: Int64
+            if let snapshot { version = snapshot.version } else { version = try await app.events.version(eventID: event.id) }
             let etag = "\"\(version)\""
             if ETag.matches(context.request.headers["If-None-Match"], etag) {
                 var response = HTTPResponse(status: 304)
                 response.headers.add("ETag", etag)
                 return response
             }
-            let filterKey = "\(statusFilter ?? "*")/\(sectionFilter ?? "*")"
-            var body = app.seatStatusBodies.body(eventID: event.id, version: version, filter: filterKey)
-            var bodyVersion = version
-            if body == nil {
-                let (currentVersion, seats) = try await app.events.statuses(eventID: event.id)
-                let rendered = SeatStatusBody.render(
-                    eventID: event.id, version: currentVersion, seats: seats, index: index,
-                    status: statusFilter, section: sectionFilter)
-                app.seatStatusBodies.store(rendered, eventID: event.id, version: currentVersion, filter: filterKey)
-                body = rendered
-                bodyVersion = currentVersion
-            }
-            var response = HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: body ?? [])
+            let (bodyVersion, body) = try await seatStatusBody(
+                event: event, index: index, snapshot: snapshot, version: version, status: statusFilter, section: sectionFilter, app)
+            var response = HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: body)
             response.headers.add("ETag", "\"\(bodyVersion)\"")
             response.headers.add("Cache-Control", "no-cache")
             return response
         }
+    }
+
+    /// The whole seat status as the snapshot has it now (for a stream's `event: snapshot`).
+    static func snapshotBody(_ snapshot: EventSeatSnapshot, _ app: QuorixApp) -> [UInt8] {
+        if let body = app.seatStatusBodies.body(eventID: snapshot.eventID, version: snapshot.version, filter: "*/*") { return body }
+        let body = SeatStatusBody.render(
+            eventID: snapshot.eventID, version: snapshot.version, seats: snapshot.statuses(), index: snapshot.index, status: nil, section: nil)
+        app.seatStatusBodies.store(body, eventID: snapshot.eventID, version: snapshot.version, filter: "*/*")
+        return body
+    }
+
+    /// The seat status body at `version` (rendered once per version and filter), and the
+    /// version it shows: read from the database, that may be a later one.
+    static func seatStatusBody(
+        event: Event, index: SeatMapIndex, snapshot: EventSeatSnapshot?, version: Int64, status: String?, section: String?,
+        _ app: QuorixApp
+    ) async throws -> (version: Int64, body: [UInt8]) {
+        let filterKey = "\(status ?? "*")/\(section ?? "*")"
+        if let body = app.seatStatusBodies.body(eventID: event.id, version: version, filter: filterKey) { return (version, body) }
+        let (currentVersion, seats) = if let snapshot { (snapshot.version, snapshot.statuses()) } else { try await app.events.statuses(eventID: event.id) }
+        let rendered = SeatStatusBody.render(eventID: event.id, version: currentVersion, seats: seats, index: index, status: status, section: section)
+        app.seatStatusBodies.store(rendered, eventID: event.id, version: currentVersion, filter: filterKey)
+        return (currentVersion, rendered)
     }
 
     /// The event of the path's `{id}`. `recent`: as read at most a second ago (hot paths whose

@@ -182,16 +182,17 @@ enum BestAvailable {
         return []
     }
 
-    /// Holds the best candidate that can still be had; nil when none fits. `memory` answers
-    /// "none" at once when this process found none a moment ago (a sold-out flash crowd).
+    /// Holds the best candidate that can still be had; nil when none fits. `known` answers
+    /// "none" at once when the snapshot shows too few seats, or this process found none a moment
+    /// ago (a sold-out flash crowd).
     @LoopActor
     static func hold(
-        _ request: Request, event: Event, index: SeatMapIndex, store: HoldStore, memory: RecentlyTaken,
+        _ request: Request, event: Event, index: SeatMapIndex, store: HoldStore, known: KnownSeats,
         attempt: ([Int]) async throws -> HoldStore.HoldOutcome
     ) async throws -> HoldRecord? {
-        let filter = RecentlyTaken.Filter(
+        let filter = BestAvailableFilter(
             quantity: request.quantity, category: request.category, sectionID: request.sectionID, adjacent: request.adjacent)
-        let knownNone = { @LoopActor in memory.noneFit(eventID: event.id, filter) }
+        let knownNone = { @LoopActor in known.noneFit(filter) }
         if knownNone() { return nil }
         // Each round reads what is available now; a lost race moves on to the next candidate.
         for _ in 0..<3 {
@@ -205,11 +206,11 @@ enum BestAvailable {
                 candidates = seats.count == request.quantity ? [seats.map(\.seatID)] : []
             }
             if candidates.isEmpty {
-                memory.markNoneFit(eventID: event.id, filter)
+                known.rememberNoneFit(filter)
                 return nil
             }
-            // Candidates this process just saw taken (by a concurrent request) are not tried.
-            for seats in candidates.lazy.filter({ !memory.anyTaken(eventID: event.id, seatIDs: $0) }).prefix(5) {
+            // Candidates the snapshot shows taken (by a concurrent request) are not tried.
+            for seats in candidates.lazy.filter({ known.taken($0) == nil }).prefix(5) {
                 if case .held(let record) = try await attempt(seats) { return record }
             }
         }

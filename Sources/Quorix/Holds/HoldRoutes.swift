@@ -13,21 +13,17 @@ enum HoldRoutes {
             let request = try HoldRequest.read(try context.jsonObject(), event: event, index: index)
             let keyID = context.principal?.keyID
             let lifetime = 3 * event.holdTTLSeconds
-            let memory = app.recentlyTaken
-            // Drawn only when the database is asked: a refusal from memory needs no secret.
+            let known = KnownSeats(live: app.live, eventID: event.id, index: index)
+            // Drawn only when the database is asked: a refusal from the snapshot needs no secret.
             var token: String?
             @LoopActor func attempt(_ seatIDs: [Int]) async throws -> HoldStore.HoldOutcome {
-                if let known = memory.allTaken(eventID: event.id, seatIDs: seatIDs) { return .unavailable(seatIDs: known) }
+                if let taken = known.taken(seatIDs) { return .unavailable(seatIDs: taken) }
                 let secret = token ?? HoldToken.generate(eventID: event.id)
                 token = secret
                 let outcome = try await app.holds.hold(
                     eventID: event.id, seatIDs: seatIDs, customer: request.customer, apiKeyID: keyID,
                     tokenHash: HoldToken.hash(secret), ttlSeconds: request.ttlSeconds, lifetimeSeconds: lifetime,
-                    knownTaken: { memory.allTaken(eventID: event.id, seatIDs: seatIDs) })
-                switch outcome {
-                case .held: memory.markTaken(eventID: event.id, seatIDs: seatIDs)
-                case .unavailable(let taken): memory.markTaken(eventID: event.id, seatIDs: taken)
-                }
+                    knownTaken: { known.taken(seatIDs) })
                 return outcome
             }
             let hold: HoldRecord
@@ -41,12 +37,13 @@ enum HoldRoutes {
                     throw error
                 }
             case .best(let best):
-                guard let record = try await BestAvailable.hold(best, event: event, index: index, store: app.holds, memory: memory, attempt: attempt) else {
+                guard let record = try await BestAvailable.hold(best, event: event, index: index, store: app.holds, known: known, attempt: attempt) else {
                     throw APIError(status: 409, code: "no_seats_available", message: "No available seats fit this request.")
                 }
                 hold = record
             }
             holdsCreated.increment()
+            app.live.noteLocalChange(eventID: event.id)
             app.sweeper.expectExpiry(inSeconds: request.ttlSeconds)
             return .json(status: 201, HoldJSON.render(hold, index: index, token: token ?? ""))
         }
@@ -72,7 +69,7 @@ enum HoldRoutes {
         app.add("DELETE", "/v1/holds/{token}", access: .roles([.client])) { [unowned app] context in
             switch try await app.holds.release(token: context.parameter("token")) {
             case .done(let hold):
-                app.recentlyTaken.forget(eventID: hold.eventID)
+                app.live.noteLocalChange(eventID: hold.eventID)
                 app.metrics.counter("quorix_holds_released_total").increment()
                 return HTTPResponse(status: 204)
             case let other:
@@ -88,7 +85,10 @@ enum HoldRoutes {
             let token = context.parameter("token")
             switch try await app.bookings.confirm(token: token, apiKeyID: context.principal?.keyID, idempotencyKey: key) {
             case .confirmed(let booking, let created):
-                if created { app.metrics.counter("quorix_holds_confirmed_total").increment() }
+                if created {
+                    app.metrics.counter("quorix_holds_confirmed_total").increment()
+                    app.live.noteLocalChange(eventID: booking.eventID)
+                }
                 let index = try await app.seatMaps.index(seatmapID: try await seatmapID(ofEvent: booking.eventID, app))
                 return .json(status: created ? 201 : 200, BookingJSON.render(booking, index: index))
             case .notFound: throw APIError.notFound("There is no such hold.")
@@ -142,7 +142,7 @@ enum HoldRoutes {
             }
             switch try await app.bookings.cancel(id: id, seatIDs: seatIDs, onlyFor: context.principal?.keyID, isAdmin: context.principal?.role == .admin) {
             case .cancelled(let updated):
-                app.recentlyTaken.forget(eventID: updated.eventID)
+                app.live.noteLocalChange(eventID: updated.eventID)
                 return .json(BookingJSON.render(updated, index: index))
             case .notFound: throw APIError.notFound("There is no booking \(id).")
             case .alreadyCancelled:

@@ -15,6 +15,12 @@ public struct Configuration: Sendable {
     /// Load `SeatMaps/*.json` into an empty database at start (the embedded default does).
     public var loadSampleSeatMaps = false
     public var logLevel = "info"
+    /// LISTEN/NOTIFY seat status (the snapshot and the stream). Off for a database reached
+    /// through a pooler that cannot LISTEN (PgBouncer in transaction mode): then seat status is
+    /// read from the database and the stream answers 503.
+    public var liveSeatStatus = true
+    /// How often stream clients get a heartbeat comment.
+    public var streamHeartbeatMilliseconds: UInt64 = 15_000
 
     public init() {}
 
@@ -44,6 +50,15 @@ public struct Configuration: Sendable {
         if let directory = environment["QUORIX_MIGRATIONS_DIR"], !directory.isEmpty { configuration.migrationsDirectory = directory }
         if let directory = environment["QUORIX_SEATMAPS_DIR"], !directory.isEmpty { configuration.seatMapsDirectory = directory }
         if let level = environment["QUORIX_LOG_LEVEL"] { try configuration.setLogLevel(level) }
+        if let live = environment["QUORIX_LIVE_SEATS"] {
+            guard ["on", "off"].contains(live) else {
+                throw Invalid(description: "QUORIX_LIVE_SEATS must be on or off (got '\(live)')")
+            }
+            configuration.liveSeatStatus = live == "on"
+        }
+        if let heartbeat = environment["QUORIX_STREAM_HEARTBEAT_MS"] {
+            configuration.streamHeartbeatMilliseconds = UInt64(try integer(heartbeat, name: "QUORIX_STREAM_HEARTBEAT_MS", range: 10...600_000))
+        }
         try configuration.validate()
         return configuration
     }

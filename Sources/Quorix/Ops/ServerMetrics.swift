@@ -20,6 +20,7 @@ public final class ServerMetrics {
     private let statements: CoreMetrics.Counter
     private let holdsExpired: CoreMetrics.Counter
     private let sweeperLag: Metrics.Timer
+    private let streamClients: CoreMetrics.Gauge
     private var statementsReported = 0
 
     public init() {
@@ -38,6 +39,7 @@ public final class ServerMetrics {
         statements = CoreMetrics.Counter(label: "quorix_db_statements_total", factory: factory)
         holdsExpired = CoreMetrics.Counter(label: "quorix_holds_expired_total", factory: factory)
         sweeperLag = Metrics.Timer(label: "quorix_sweeper_lag_seconds", factory: factory)
+        streamClients = CoreMetrics.Gauge(label: "quorix_stream_clients", factory: factory)
     }
 
     public func recordRequest(route: String, method: String, status: Int, nanoseconds: UInt64) {
@@ -67,6 +69,10 @@ public final class ServerMetrics {
         poolOpen.record(open)
         poolWaiting.record(waiting)
         poolSize.record(size)
+    }
+
+    public func setStreamClients(_ count: Int) {
+        streamClients.record(count)
     }
 
     /// Holds this process's sweeper released, with each one's lag (seconds from `expires_at`).

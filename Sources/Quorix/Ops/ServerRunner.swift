@@ -78,6 +78,7 @@ public final class ServerRunner {
             self.server = server
             self.app = app
             app.sweeper.start()
+            if configuration.liveSeatStatus { app.live.start() }
             logger.info("listening", metadata: [
                 "address": "\(configuration.listenHost):\(server.port)", "port": "\(server.port)",
                 "pool_size": "\(configuration.poolSize)", "pid": "\(ProcessInfo.processInfo.processIdentifier)",
@@ -149,6 +150,8 @@ public final class ServerRunner {
         guard !stopping else { return }
         stopping = true
         endRetryPause()
+        // Streams end first: they would otherwise hold the drain open until its timeout.
+        app?.live.stop()
         logger.info("shutting down", metadata: ["reason": "\(reason)", "open_connections": "\(server?.connectionCount ?? 0)"])
         let closeAll = { [self] in
             pool?.close()
@@ -156,9 +159,11 @@ public final class ServerRunner {
             signals = []
             EventLoop.shared.finish()
         }
-        // A sweep in flight finishes its transaction before the pool closes.
+        // A sweep in flight finishes its transaction before the pool closes; a listener still
+        // connecting finishes connecting (and closes).
         let finish = { [self] in
-            if let sweeper = app?.sweeper { sweeper.stop(closeAll) } else { closeAll() }
+            guard let app else { return closeAll() }
+            app.sweeper.stop { app.live.whenStopped(closeAll) }
         }
         if let server {
             server.shutdown(finish)

@@ -1,0 +1,36 @@
+import Loop
+
+/// What this process knows of an event's seats without asking the database, from the live
+/// snapshot: under a flash crowd, requests for seats it knows are taken are refused at once.
+/// Only refusals come from here; every success is the database's decision. With no current
+/// snapshot (not loaded yet, or not listening) it knows nothing and every request goes on.
+@LoopActor
+struct KnownSeats {
+    let live: LiveSeats
+    let eventID: Int
+    let index: SeatMapIndex
+
+    /// The snapshot, when it is current and shows this process's own latest changes.
+    private var snapshot: EventSeatSnapshot? {
+        guard let snapshot = live.currentSnapshot(eventID: eventID, index: index), live.isSettled(eventID: eventID) else { return nil }
+        return snapshot
+    }
+
+    /// The seats among `seatIDs` known to be taken, or nil when none is (ask the database).
+    func taken(_ seatIDs: [Int]) -> [Int]? {
+        guard let taken = snapshot?.takenSeats(seatIDs, nowMilliseconds: WallClock.nowMilliseconds), !taken.isEmpty else { return nil }
+        return taken
+    }
+
+    /// Nothing can fit `filter`: too few seats left, or the database found none a moment ago
+    /// and none was freed since.
+    func noneFit(_ filter: BestAvailableFilter) -> Bool {
+        guard let snapshot else { return false }
+        return snapshot.cannotFit(quantity: filter.quantity, nowMilliseconds: WallClock.nowMilliseconds)
+            || snapshot.knownNoneFit(filter, nowMilliseconds: EventLoop.shared.nowMilliseconds)
+    }
+
+    func rememberNoneFit(_ filter: BestAvailableFilter) {
+        snapshot?.rememberNoneFit(filter, nowMilliseconds: EventLoop.shared.nowMilliseconds)
+    }
+}
