@@ -46,6 +46,9 @@ public final class QuorixApp: HTTPResponder {
     let recentlyTaken = RecentlyTaken()
     /// Releases expired holds; started by the server runner.
     public let sweeper: HoldSweeper
+    public let webhooks: WebhookStore
+    /// `QUORIX_WEBHOOK_ALLOW_PRIVATE`: webhooks may name loopback and private addresses.
+    let webhookAllowPrivate: Bool
     private var router = Router<Route>()
 
     public init(pool: PGPool, configuration: Configuration, logger: Logger, metrics: ServerMetrics) {
@@ -67,12 +70,15 @@ public final class QuorixApp: HTTPResponder {
             for event in events { recentlyTaken.forget(eventID: event) }
             metrics.recordExpired(lags: lags)
         }
+        webhooks = WebhookStore(pool: pool)
+        webhookAllowPrivate = configuration.webhookAllowPrivate
         OperationsRoutes.register(in: self)
         SeatMapRoutes.register(in: self)
         EventRoutes.register(in: self)
         HoldRoutes.register(in: self)
         ReportRoutes.register(in: self)
         WaitlistRoutes.register(in: self)
+        WebhookRoutes.register(in: self)
     }
 
     public func add(

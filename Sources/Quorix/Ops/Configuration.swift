@@ -15,6 +15,9 @@ public struct Configuration: Sendable {
     /// Load `SeatMaps/*.json` into an empty database at start (the embedded default does).
     public var loadSampleSeatMaps = false
     public var logLevel = "info"
+    /// Webhooks may name loopback and private addresses (`QUORIX_WEBHOOK_ALLOW_PRIVATE=1`): for
+    /// receivers on the server's own network, and tests.
+    public var webhookAllowPrivate = false
 
     public init() {}
 
@@ -44,6 +47,12 @@ public struct Configuration: Sendable {
         if let directory = environment["QUORIX_MIGRATIONS_DIR"], !directory.isEmpty { configuration.migrationsDirectory = directory }
         if let directory = environment["QUORIX_SEATMAPS_DIR"], !directory.isEmpty { configuration.seatMapsDirectory = directory }
         if let level = environment["QUORIX_LOG_LEVEL"] { try configuration.setLogLevel(level) }
+        if let allow = environment["QUORIX_WEBHOOK_ALLOW_PRIVATE"] {
+            guard allow == "0" || allow == "1" else {
+                throw Invalid(description: "QUORIX_WEBHOOK_ALLOW_PRIVATE must be 1 (allow) or 0 (refuse) (got '\(allow)')")
+            }
+            configuration.webhookAllowPrivate = allow == "1"
+        }
         try configuration.validate()
         return configuration
     }
