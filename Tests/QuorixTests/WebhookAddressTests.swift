@@ -1,7 +1,7 @@
 import Testing
 @testable import Quorix
 
-/// Webhook URLs and the address classifier, without a server.
+/// Webhook URLs, the address classifier and the retry schedule, without a server.
 @Suite struct WebhookAddressTests {
     func parsed(_ text: String) -> WebhookURL? {
         if case .success(let url) = WebhookURL.parse(text) { return url }
@@ -75,4 +75,37 @@ import Testing
             #expect(parsed(text)?.namesPrivateHost == false, "\(text)")
         }
     }
+
+    @Test func deliveriesDialOnlyPublicAddressesOfANameUnlessAllowed() {
+        let resolved = ["10.0.0.5", "93.184.216.34", "::1", "2606:4700::1111"]
+        #expect(WebhookDeliverer.dialable(resolved, allowPrivate: false) == ["93.184.216.34", "2606:4700::1111"])
+        #expect(WebhookDeliverer.dialable(resolved, allowPrivate: true) == resolved)
+        #expect(WebhookDeliverer.dialable(["127.0.0.1", "fe80::1"], allowPrivate: false).isEmpty)
+    }
+
+    @Test func backoffDoublesFromOneSecondToTenMinutesWithJitterInTheUpperHalf() {
+        #expect(WebhookBackoff.delayMilliseconds(afterAttempts: 1, unit: 0) == 500)
+        #expect(WebhookBackoff.delayMilliseconds(afterAttempts: 1, unit: 0.999_999) == 999)
+        #expect(WebhookBackoff.delayMilliseconds(afterAttempts: 2, unit: 0) == 1_000)
+        #expect(WebhookBackoff.delayMilliseconds(afterAttempts: 3, unit: 0.5) == 3_000)
+        #expect(WebhookBackoff.delayMilliseconds(afterAttempts: 4, unit: 1) == 8_000)
+        var previousLow: UInt64 = 0
+        for attempts in 1...40 {
+            let low = WebhookBackoff.delayMilliseconds(afterAttempts: attempts, unit: 0)
+            let high = WebhookBackoff.delayMilliseconds(afterAttempts: attempts, unit: 1)
+            #expect(low >= previousLow && high == 2 * low && high <= 600_000, "attempt \(attempts): \(low)...\(high)")
+            previousLow = low
+        }
+        #expect(WebhookBackoff.delayMilliseconds(afterAttempts: 40, unit: 1) == 600_000)
+        #expect(WebhookBackoff.delayMilliseconds(afterAttempts: 0, unit: 0) == 500)
+        #expect(WebhookBackoff.delayMilliseconds(afterAttempts: Int.max, unit: 1) == 600_000)
+    }
+
+    @Test func signatureIsTheHexHMACOfTimeDotBody() {
+        // HMAC-SHA256 of "1700000000.{}" with key "whsec_test", computed with openssl.
+        let header = WebhookSignature.header(secret: "whsec_test", body: Array("{}".utf8), unixSeconds: 1_700_000_000)
+        #expect(header == "t=1700000000,v1=\(Self.opensslVector)")
+    }
+
+    static let opensslVector = "35495024f4ef3f94e5a93e22221544c4b75e9a42300cd965ab81cb85cd994e91"
 }

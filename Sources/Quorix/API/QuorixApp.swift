@@ -47,6 +47,8 @@ public final class QuorixApp: HTTPResponder {
     /// Releases expired holds; started by the server runner.
     public let sweeper: HoldSweeper
     public let webhooks: WebhookStore
+    /// POSTs webhook deliveries from the outbox; started by the server runner.
+    public let webhookDeliverer: WebhookDeliverer
     /// `QUORIX_WEBHOOK_ALLOW_PRIVATE`: webhooks may name loopback and private addresses.
     let webhookAllowPrivate: Bool
     private var router = Router<Route>()
@@ -72,6 +74,10 @@ public final class QuorixApp: HTTPResponder {
         }
         webhooks = WebhookStore(pool: pool)
         webhookAllowPrivate = configuration.webhookAllowPrivate
+        webhookDeliverer = WebhookDeliverer(store: webhooks, logger: logger, allowPrivate: configuration.webhookAllowPrivate)
+        webhookDeliverer.onOutcome = { [metrics] outcome in
+            metrics.counter("quorix_webhook_deliveries_total", [("outcome", outcome)]).increment()
+        }
         OperationsRoutes.register(in: self)
         SeatMapRoutes.register(in: self)
         EventRoutes.register(in: self)

@@ -78,6 +78,7 @@ public final class ServerRunner {
             self.server = server
             self.app = app
             app.sweeper.start()
+            app.webhookDeliverer.start()
             logger.info("listening", metadata: [
                 "address": "\(configuration.listenHost):\(server.port)", "port": "\(server.port)",
                 "pool_size": "\(configuration.poolSize)", "pid": "\(ProcessInfo.processInfo.processIdentifier)",
@@ -156,9 +157,11 @@ public final class ServerRunner {
             signals = []
             EventLoop.shared.finish()
         }
-        // A sweep in flight finishes its transaction before the pool closes.
+        // A sweep in flight finishes its transaction, and the deliverer's statements theirs,
+        // before the pool closes.
         let finish = { [self] in
-            if let sweeper = app?.sweeper { sweeper.stop(closeAll) } else { closeAll() }
+            guard let app else { return closeAll() }
+            app.webhookDeliverer.stop { app.sweeper.stop(closeAll) }
         }
         if let server {
             server.shutdown(finish)
