@@ -66,8 +66,16 @@ LANGUAGE sql STABLE AS $$
     SELECT EXISTS (SELECT 1 FROM webhooks WHERE deleted_at IS NULL AND type = ANY(event_types))
 $$;
 
--- Each trigger below collects (event_id, type, data) of the rows its statement changed and
--- writes one delivery per webhook of the event's owner that listens for the type.
+-- The live webhooks of the event's owner that listen for `type`.
+CREATE FUNCTION quorix_webhook_targets(p_event bigint, type text) RETURNS SETOF bigint
+LANGUAGE sql STABLE AS $$
+    SELECT w.id FROM events ev
+    JOIN webhooks w ON w.owner_key_id IS NOT DISTINCT FROM ev.owner_key_id AND w.deleted_at IS NULL AND type = ANY(w.event_types)
+    WHERE ev.id = p_event
+$$;
+
+-- Each trigger below takes the rows its statement changed that announce something, and writes
+-- one delivery per webhook listening for it.
 
 -- booking.confirmed: the booking's seats are in seat_bookings, written after the bookings row
 -- in the confirm transaction; so the trigger is on their insertion (only confirm inserts them).
@@ -76,12 +84,10 @@ LANGUAGE plpgsql AS $$
 BEGIN
     IF NOT quorix_webhooks_listen('booking.confirmed') THEN RETURN NULL; END IF;
     INSERT INTO webhook_outbox (event_id, webhook_id, type, payload)
-    SELECT b.event_id, w.id, 'booking.confirmed', quorix_booking_json(b)
+    SELECT b.event_id, target, 'booking.confirmed', quorix_booking_json(b)
     FROM (SELECT DISTINCT event_id, booking_id FROM new_seats) n
     JOIN bookings b ON b.event_id = n.event_id AND b.id = n.booking_id
-    JOIN events ev ON ev.id = b.event_id
-    JOIN webhooks w ON w.owner_key_id IS NOT DISTINCT FROM ev.owner_key_id AND w.deleted_at IS NULL
-                   AND 'booking.confirmed' = ANY(w.event_types);
+    CROSS JOIN LATERAL quorix_webhook_targets(b.event_id, 'booking.confirmed') AS target;
     RETURN NULL;
 END
 $$;
@@ -94,11 +100,8 @@ LANGUAGE plpgsql AS $$
 BEGIN
     IF NOT quorix_webhooks_listen('booking.cancelled') THEN RETURN NULL; END IF;
     INSERT INTO webhook_outbox (event_id, webhook_id, type, payload)
-    SELECT n.event_id, w.id, 'booking.cancelled', quorix_booking_json(n)
-    FROM new_bookings n
-    JOIN events ev ON ev.id = n.event_id
-    JOIN webhooks w ON w.owner_key_id IS NOT DISTINCT FROM ev.owner_key_id AND w.deleted_at IS NULL
-                   AND 'booking.cancelled' = ANY(w.event_types)
+    SELECT n.event_id, target, 'booking.cancelled', quorix_booking_json(n)
+    FROM new_bookings n CROSS JOIN LATERAL quorix_webhook_targets(n.event_id, 'booking.cancelled') AS target
     WHERE n.status IN ('cancelled', 'partially_cancelled');
     RETURN NULL;
 END
@@ -112,12 +115,9 @@ LANGUAGE plpgsql AS $$
 BEGIN
     IF NOT (quorix_webhooks_listen('hold.released') OR quorix_webhooks_listen('hold.expired')) THEN RETURN NULL; END IF;
     INSERT INTO webhook_outbox (event_id, webhook_id, type, payload)
-    SELECT n.event_id, w.id, 'hold.' || n.status, quorix_hold_json(n)
-    FROM new_holds n
-    JOIN old_holds o ON o.event_id = n.event_id AND o.id = n.id
-    JOIN events ev ON ev.id = n.event_id
-    JOIN webhooks w ON w.owner_key_id IS NOT DISTINCT FROM ev.owner_key_id AND w.deleted_at IS NULL
-                   AND 'hold.' || n.status = ANY(w.event_types)
+    SELECT n.event_id, target, 'hold.' || n.status, quorix_hold_json(n)
+    FROM new_holds n JOIN old_holds o ON o.event_id = n.event_id AND o.id = n.id
+    CROSS JOIN LATERAL quorix_webhook_targets(n.event_id, 'hold.' || n.status) AS target
     WHERE o.status = 'active' AND n.status IN ('released', 'expired');
     RETURN NULL;
 END
@@ -131,12 +131,9 @@ LANGUAGE plpgsql AS $$
 BEGIN
     IF NOT (quorix_webhooks_listen('waitlist.offered') OR quorix_webhooks_listen('waitlist.expired')) THEN RETURN NULL; END IF;
     INSERT INTO webhook_outbox (event_id, webhook_id, type, payload)
-    SELECT n.event_id, w.id, 'waitlist.' || n.status, quorix_waitlist_json(n)
-    FROM new_entries n
-    JOIN old_entries o ON o.event_id = n.event_id AND o.id = n.id
-    JOIN events ev ON ev.id = n.event_id
-    JOIN webhooks w ON w.owner_key_id IS NOT DISTINCT FROM ev.owner_key_id AND w.deleted_at IS NULL
-                   AND 'waitlist.' || n.status = ANY(w.event_types)
+    SELECT n.event_id, target, 'waitlist.' || n.status, quorix_waitlist_json(n)
+    FROM new_entries n JOIN old_entries o ON o.event_id = n.event_id AND o.id = n.id
+    CROSS JOIN LATERAL quorix_webhook_targets(n.event_id, 'waitlist.' || n.status) AS target
     WHERE o.status <> n.status AND n.status IN ('offered', 'expired');
     RETURN NULL;
 END
