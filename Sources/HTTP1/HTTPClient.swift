@@ -64,7 +64,8 @@ public final class HTTPClientRequest {
     /// The request's bytes: request line, `Host`, the caller's headers, `Content-Length`,
     /// `Connection: close`, body.
     public var serialized: [UInt8] {
-        var text = "\(method) \(path) HTTP/1.1\r\nHost: \(port == 80 ? host : "\(host.contains(":") ? "[\(host)]" : host):\(port)")\r\n"
+        let name = host.contains(":") ? "[\(host)]" : host
+        var text = "\(method) \(path) HTTP/1.1\r\nHost: \(port == 80 ? name : "\(name):\(port)")\r\n"
         for (name, value) in headers { text += "\(name): \(value)\r\n" }
         text += "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
         return Array(text.utf8) + body

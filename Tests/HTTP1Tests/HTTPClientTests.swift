@@ -90,6 +90,19 @@ import Testing
         }
     }
 
+    @Test func theHostHeaderNamesTheURLsHost() async throws {
+        try await onLoop {
+            @LoopActor func head(_ host: String, _ port: Int) -> String {
+                let request = HTTPClientRequest(method: "GET", host: host, port: port, path: "/", timeoutMilliseconds: 1)
+                return String(String(decoding: request.serialized, as: UTF8.self).split(separator: "\r\n")[1])
+            }
+            #expect(head("hooks.example.com", 80) == "Host: hooks.example.com")
+            #expect(head("hooks.example.com", 8080) == "Host: hooks.example.com:8080")
+            #expect(head("2001:db8::1", 80) == "Host: [2001:db8::1]")
+            #expect(head("2001:db8::1", 81) == "Host: [2001:db8::1]:81")
+        }
+    }
+
     @Test func reportsTheStatusOfAChunkedResponse() async throws {
         try await onLoop {
             let receiver = try Receiver { _, stream in
