@@ -97,6 +97,27 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func anOfferThatLapsesIsAnnouncedAsWaitlistExpired() async throws {
+        let sale = try await webhookServer.fixture()
+        let receiver = try WebhookReceiver()
+        _ = try sale.createWebhook(url: receiver.url, events: ["waitlist.expired", "hold.expired"])
+        let id = try sale.newEvent()
+        let patched = try sale.send("PATCH", "/v1/events/\(id)", key: sale.organizer, json: #"{"waitlist_offer_ttl_seconds": 1}"#)
+        #expect(patched.status == 200, "\(patched)")
+        let entry = try sale.requireEntry(id, customer: "too-late", quantity: 1)
+        let hold = try sale.requireHold(id, seats: ["STALLS-K-1"])
+        #expect(try sale.release(hold.token).status == 204)
+        let lapsed = try #require(try await receiver.waitFor("waitlist.expired", seconds: 8).first)
+        let view = try sale.entry(entry)
+        #expect(view["status"]?.catalogString == "expired" && view["offer"]?.isCatalogNull == true, "\(view)")
+        expectSameView(lapsed.data, view)
+        // The offer was a hold of its own, and it expired too; the released hold was not subscribed to.
+        let offerHold = try #require(try await receiver.waitFor("hold.expired").first)
+        #expect(offerHold.data?["customer"]?.catalogString == "too-late" && offerHold.data?["status"]?.catalogString == "expired")
+        #expect(receiver.deliveries.count == 2, "\(receiver.deliveries.map { $0.type ?? "?" })")
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func onlyTheOwnersEventsAndSubscribedTypesAreWrittenAndDelivered() async throws {
         let mine = try await webhookServer.fixture()
         let theirs = try await webhookServer.fixture()
