@@ -223,6 +223,37 @@ import Testing
         #expect(receiver.deliveries.isEmpty)
     }
 
+    /// Two processes on one database deliver from one outbox without delivering anything twice.
+    @Test(.timeLimit(.minutes(1)))
+    func twoProcessesDeliverEachDeliveryOnce() async throws {
+        let first = try await ServerProcess.start(environment: ["QUORIX_WEBHOOK_ALLOW_PRIVATE": "1"])
+        let second = try await ServerProcess.start(database: first.databaseConninfo, environment: ["QUORIX_WEBHOOK_ALLOW_PRIVATE": "1"])
+        let viaFirst = try await WebhookServer.fixture(on: first)
+        let viaSecond = CatalogServer.Fixture(
+            server: second, organizer: viaFirst.organizer, otherOrganizer: viaFirst.organizer, client: viaFirst.client,
+            otherClient: viaFirst.client, theatreID: viaFirst.theatreID, stadiumID: viaFirst.theatreID)
+        let receiver = try WebhookReceiver()
+        _ = try viaFirst.createWebhook(url: receiver.url, events: ["hold.released"])
+        let id = try viaFirst.newEvent()
+        let count = 40
+        for index in 0..<count {
+            let fixture = index % 2 == 0 ? viaFirst : viaSecond
+            let hold = try fixture.requireHold(id, seats: ["STALLS-L-\(index % 20 + 1)"], customer: "c\(index)")
+            #expect(try fixture.release(hold.token).status == 204)
+        }
+        let delivered = try await receiver.waitFor("hold.released", count: count, seconds: 20)
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(receiver.deliveries.count == count, "\(receiver.deliveries.count) requests for \(count) deliveries")
+        #expect(Set(delivered.compactMap(\.id)).count == count)
+        func deliveredBy(_ server: ServerProcess) throws -> Int {
+            let text = String(decoding: try server.slowRequest("GET", "/metrics").body, as: UTF8.self)
+            let line = text.split(separator: "\n").first { $0.hasPrefix(#"quorix_webhook_deliveries_total{outcome="delivered"}"#) }
+            return line.flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) } ?? 0
+        }
+        let counted = (try deliveredBy(first), try deliveredBy(second))
+        #expect(counted.0 + counted.1 == count, "first delivered \(counted.0), second \(counted.1)")
+    }
+
     /// A process killed with deliveries pending loses none: the next one delivers them.
     @Test(.timeLimit(.minutes(2)))
     func pendingDeliveriesSurviveAKilledServer() async throws {
