@@ -46,6 +46,7 @@ public final class QuorixApp: HTTPResponder {
     let recentlyTaken = RecentlyTaken()
     /// Releases expired holds; started by the server runner.
     public let sweeper: HoldSweeper
+    /// Webhooks, and the claims and outcomes of their deliveries.
     public let webhooks: WebhookStore
     /// POSTs webhook deliveries from the outbox; started by the server runner.
     public let webhookDeliverer: WebhookDeliverer

@@ -109,7 +109,8 @@ public final class WebhookDeliverer {
         onOutcome?(failure == nil ? "delivered" : "failed")
         if let failure {
             logger.warning("webhook delivery failed", metadata: [
-                "delivery_id": "\(delivery.deliveryID)", "event_id": "\(delivery.eventID)", "attempts": "\(delivery.attempts)",
+                "delivery_id": "\(delivery.deliveryID)", "webhook_id": "\(delivery.webhookID)", "event_id": "\(delivery.eventID)",
+                "attempts": "\(delivery.attempts)",
                 "error": "\(failure)", "retry_in_ms": "\(retry)",
             ])
         }

@@ -13,6 +13,7 @@ public struct WebhookRecord: Sendable {
 public struct ClaimedDelivery: Sendable {
     public let eventID: Int
     public let outboxID: Int
+    public let webhookID: Int
     public let deliveryID: String
     /// `{"id", "type", "created_at", "data"}`, exactly the bytes posted and signed.
     public let body: [UInt8]
@@ -103,13 +104,14 @@ public final class WebhookStore {
             SET attempts = o.attempts + 1, next_attempt_at = now() + \(WebhookStore.leaseSeconds) * interval '1 second'
             FROM due, webhooks w
             WHERE o.event_id = due.event_id AND o.id = due.id AND w.id = o.webhook_id
-            RETURNING o.event_id, o.id, o.delivery_id::text AS delivery_id, o.attempts, w.url, w.secret,
+            RETURNING o.event_id, o.id, o.webhook_id, o.delivery_id::text AS delivery_id, o.attempts, w.url, w.secret,
                 jsonb_build_object('id', o.delivery_id, 'type', o.type, 'created_at', quorix_api_time(o.created_at),
                                    'data', o.payload)::text AS body
             """)
         return try result.rows.map { row in
             ClaimedDelivery(
-                eventID: try row.int("event_id"), outboxID: try row.int("id"), deliveryID: try row.string("delivery_id"),
+                eventID: try row.int("event_id"), outboxID: try row.int("id"), webhookID: try row.int("webhook_id"),
+                deliveryID: try row.string("delivery_id"),
                 body: Array(try row.string("body").utf8), url: try row.string("url"), secret: try row.string("secret"),
                 attempts: try row.int("attempts"))
         }
