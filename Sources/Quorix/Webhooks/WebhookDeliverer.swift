@@ -138,25 +138,32 @@ public final class WebhookDeliverer {
         }
         let resolved = addresses
         addresses = Self.dialable(addresses, allowPrivate: allowPrivate)
-        guard let address = addresses.first else {
+        guard !addresses.isEmpty else {
             return resolved.isEmpty ? "\(url.host) has no address"
                 : "\(url.host) resolves only to loopback, private or link-local addresses (\(resolved.joined(separator: ", ")))"
         }
-        guard !closed else { return "stopped" }
         let signature = WebhookSignature.header(secret: delivery.secret, body: delivery.body, unixSeconds: Int(Date().timeIntervalSince1970))
-        let request = HTTPClientRequest(
-            method: "POST", host: url.host, port: url.port, path: url.target,
-            headers: [
-                ("Content-Type", "application/json"), ("User-Agent", "Quorix-Webhooks/1"),
-                (WebhookSignature.headerName, signature), ("Quorix-Delivery", delivery.deliveryID),
-            ],
-            body: delivery.body, timeoutMilliseconds: Self.timeoutMilliseconds)
-        inFlight[delivery.deliveryID] = request
-        switch await request.send(toAddress: address) {
-        case .success(let response) where (200..<300).contains(response.status): return nil
-        case .success(let response): return "the receiver answered \(response.status)"
-        case .failure(let error): return "\(error)"
+        var failure = ""
+        // The next address only when this one cannot be reached (an IPv6 address without a route):
+        // once connected, the receiver's answer is the outcome.
+        for address in addresses {
+            guard !closed else { return "stopped" }
+            let request = HTTPClientRequest(
+                method: "POST", host: url.host, port: url.port, path: url.target,
+                headers: [
+                    ("Content-Type", "application/json"), ("User-Agent", "Quorix-Webhooks/1"),
+                    (WebhookSignature.headerName, signature), ("Quorix-Delivery", delivery.deliveryID),
+                ],
+                body: delivery.body, timeoutMilliseconds: Self.timeoutMilliseconds)
+            inFlight[delivery.deliveryID] = request
+            switch await request.send(toAddress: address) {
+            case .success(let response) where (200..<300).contains(response.status): return nil
+            case .success(let response): return "the receiver answered \(response.status)"
+            case .failure(.connectFailed(let error)): failure = "connecting to \(address) failed: \(error)"
+            case .failure(let error): return "\(error)"
+            }
         }
+        return failure
     }
 
     /// The addresses a delivery may connect to, in the resolver's order: only public ones
