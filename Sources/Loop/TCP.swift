@@ -88,9 +88,14 @@ public final class TCPStream {
         uv_tcp_init(EventLoop.shared.uvLoop, storage.pointer)
     }
 
-    /// Connects to `host:port` (a client for tests, tools and webhooks).
-    public static func connect(host: String, port: Int) async throws(UVError) -> TCPStream {
+    /// Connects to `host:port` (a client for tests, tools and webhooks). `whileConnecting` is
+    /// given the stream before the connection is made, so a caller can close it to abandon a
+    /// connect that is taking too long (the connect then fails with `ECANCELED`).
+    public static func connect(
+        host: String, port: Int, whileConnecting: (@LoopActor (TCPStream) -> Void)? = nil
+    ) async throws(UVError) -> TCPStream {
         let stream = TCPStream()
+        whileConnecting?(stream)
         var address = sockaddr_storage()
         do {
             try SocketAddress.parse(host: host, port: port, into: &address)

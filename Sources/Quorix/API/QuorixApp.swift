@@ -46,6 +46,12 @@ public final class QuorixApp: HTTPResponder {
     public let live: LiveSeats
     /// Releases expired holds; started by the server runner.
     public let sweeper: HoldSweeper
+    /// Webhooks, and the claims and outcomes of their deliveries.
+    public let webhooks: WebhookStore
+    /// POSTs webhook deliveries from the outbox; started by the server runner.
+    public let webhookDeliverer: WebhookDeliverer
+    /// `QUORIX_WEBHOOK_ALLOW_PRIVATE`: webhooks may name loopback and private addresses.
+    let webhookAllowPrivate: Bool
     private var router = Router<Route>()
 
     public init(pool: PGPool, configuration: Configuration, logger: Logger, metrics: ServerMetrics) {
@@ -70,6 +76,12 @@ public final class QuorixApp: HTTPResponder {
         }
         live.onClientCountChange = { [metrics] count in metrics.setStreamClients(count) }
         live.onSlowReaderCutOff = { [metrics] in metrics.counter("quorix_stream_clients_cut_off_total").increment() }
+        webhooks = WebhookStore(pool: pool)
+        webhookAllowPrivate = configuration.webhookAllowPrivate
+        webhookDeliverer = WebhookDeliverer(store: webhooks, logger: logger, allowPrivate: configuration.webhookAllowPrivate)
+        webhookDeliverer.onOutcome = { [metrics] outcome in
+            metrics.counter("quorix_webhook_deliveries_total", [("outcome", outcome)]).increment()
+        }
         OperationsRoutes.register(in: self)
         SeatMapRoutes.register(in: self)
         EventRoutes.register(in: self)
@@ -77,6 +89,7 @@ public final class QuorixApp: HTTPResponder {
         ReportRoutes.register(in: self)
         WaitlistRoutes.register(in: self)
         StreamRoutes.register(in: self)
+        WebhookRoutes.register(in: self)
     }
 
     public func add(

@@ -21,6 +21,9 @@ public struct Configuration: Sendable {
     public var liveSeatStatus = true
     /// How often stream clients get a heartbeat comment.
     public var streamHeartbeatMilliseconds: UInt64 = 15_000
+    /// Webhooks may name loopback and private addresses (`QUORIX_WEBHOOK_ALLOW_PRIVATE=1`): for
+    /// receivers on the server's own network, and tests.
+    public var webhookAllowPrivate = false
 
     public init() {}
 
@@ -58,6 +61,12 @@ public struct Configuration: Sendable {
         }
         if let heartbeat = environment["QUORIX_STREAM_HEARTBEAT_MS"] {
             configuration.streamHeartbeatMilliseconds = UInt64(try integer(heartbeat, name: "QUORIX_STREAM_HEARTBEAT_MS", range: 10...600_000))
+        }
+        if let allow = environment["QUORIX_WEBHOOK_ALLOW_PRIVATE"] {
+            guard allow == "0" || allow == "1" else {
+                throw Invalid(description: "QUORIX_WEBHOOK_ALLOW_PRIVATE must be 1 (allow) or 0 (refuse) (got '\(allow)')")
+            }
+            configuration.webhookAllowPrivate = allow == "1"
         }
         try configuration.validate()
         return configuration

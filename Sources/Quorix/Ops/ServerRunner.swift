@@ -79,6 +79,7 @@ public final class ServerRunner {
             self.app = app
             app.sweeper.start()
             if configuration.liveSeatStatus { app.live.start() }
+            app.webhookDeliverer.start()
             logger.info("listening", metadata: [
                 "address": "\(configuration.listenHost):\(server.port)", "port": "\(server.port)",
                 "pool_size": "\(configuration.poolSize)", "pid": "\(ProcessInfo.processInfo.processIdentifier)",
@@ -159,11 +160,11 @@ public final class ServerRunner {
             signals = []
             EventLoop.shared.finish()
         }
-        // A sweep in flight finishes its transaction before the pool closes; a listener still
-        // connecting finishes connecting (and closes).
+        // A sweep in flight finishes its transaction, and the deliverer's statements theirs,
+        // before the pool closes; a listener still connecting finishes connecting (and closes).
         let finish = { [self] in
             guard let app else { return closeAll() }
-            app.sweeper.stop { app.live.whenStopped(closeAll) }
+            app.webhookDeliverer.stop { app.sweeper.stop { app.live.whenStopped(closeAll) } }
         }
         if let server {
             server.shutdown(finish)
