@@ -229,7 +229,7 @@ import Testing
         #expect(try stream.next()?.event == "snapshot")
         // Cut the first process's LISTEN connection, and change seats while it is away.
         let listeners = try await pair.first.server.sql("""
-            SELECT pid FROM pg_stat_activity WHERE query = 'LISTEN quorix_seats' AND datname = current_database()
+            SELECT pid FROM pg_stat_activity WHERE application_name = 'quorix seat listener' AND datname = current_database()
             """).rows.map { try $0.int("pid") }
         #expect(listeners.count == 2, "one listener per process: \(listeners)")
         for pid in listeners { _ = try await pair.first.server.sql("SELECT pg_terminate_backend(\(pid))") }
@@ -247,7 +247,7 @@ import Testing
         while again != 2, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
             again = try await pair.first.server.sqlInt("""
-                SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'LISTEN quorix_seats' AND datname = current_database()
+                SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'quorix seat listener' AND datname = current_database()
                 """)
         }
         #expect(again == 2, "both processes listen again")

@@ -72,6 +72,20 @@ import Testing
         #expect(!snapshot.cannotFit(quantity: 5, nowMilliseconds: 5_000), "a snapshot that may be stale knows nothing")
     }
 
+    @Test @LoopActor
+    func seatsTheDatabaseReportedTakenAreRefusedUntilTheirVersionMovesOrASecondPasses() {
+        let snapshot = EventSeatSnapshot(eventID: 1, index: Self.index)
+        snapshot.apply([SeatChange(seatID: 10, state: .free, version: 1), SeatChange(seatID: 11, state: .free, version: 2)])
+        snapshot.reportTaken([10, 11], loopMilliseconds: 1_000)
+        #expect(snapshot.takenSeats([10, 11], nowMilliseconds: 0, loopMilliseconds: 1_500) == [10, 11], "before the announcement")
+        #expect(snapshot.takenSeats([10], nowMilliseconds: 0, loopMilliseconds: 2_000) == [], "a second at most")
+        // The announcement (held) and then a release (free) move the version: the report is spent.
+        snapshot.apply([SeatChange(seatID: 11, state: .held, version: 5, expiresAtMilliseconds: 10_000)])
+        #expect(snapshot.takenSeats([11], nowMilliseconds: 0, loopMilliseconds: 1_100) == [11])
+        snapshot.apply([SeatChange(seatID: 11, state: .free, version: 6)])
+        #expect(snapshot.takenSeats([11], nowMilliseconds: 0, loopMilliseconds: 1_200) == [], "freed after the report")
+    }
+
     @Test func replayReachesBackOnlyAsFarAsItKeeps() {
         var history = ReplayHistory(capacity: 3)
         for (sequence, version) in [(1, 10), (2, 20), (3, 30), (4, 40)] {

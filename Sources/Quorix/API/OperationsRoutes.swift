@@ -28,6 +28,7 @@ enum OperationsRoutes {
                 inUse: app.pool.inUse, open: app.pool.openConnections,
                 waiting: app.pool.waiting, size: app.pool.configuration.size)
             app.metrics.setStatementsSent(PGConnection.statementsSent)
+            app.metrics.setListenerStatements(app.live.listenerStatements)
             return HTTPResponse(
                 status: 200, headers: HTTPHeaders([("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]),
                 body: app.metrics.render())

@@ -71,7 +71,7 @@ public final class QuorixApp: HTTPResponder {
         sweeper = HoldSweeper(pool: pool, logger: logger)
         live = LiveSeats(pool: pool, logger: logger, heartbeatMilliseconds: configuration.streamHeartbeatMilliseconds)
         sweeper.onReleased = { [live, metrics] events, lags in
-            for event in events { live.noteLocalChange(eventID: event) }
+            for event in events { live.noteLocalChange(eventID: event, frees: true) }
             metrics.recordExpired(lags: lags)
         }
         live.onClientCountChange = { [metrics] count in metrics.setStreamClients(count) }

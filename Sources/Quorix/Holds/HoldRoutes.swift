@@ -20,10 +20,18 @@ enum HoldRoutes {
                 if let taken = known.taken(seatIDs) { return .unavailable(seatIDs: taken) }
                 let secret = token ?? HoldToken.generate(eventID: event.id)
                 token = secret
+                let mark = app.live.mark(eventID: event.id, seatIDs: seatIDs, index: index)
                 let outcome = try await app.holds.hold(
                     eventID: event.id, seatIDs: seatIDs, customer: request.customer, apiKeyID: keyID,
                     tokenHash: HoldToken.hash(secret), ttlSeconds: request.ttlSeconds, lifetimeSeconds: lifetime,
                     knownTaken: { known.taken(seatIDs) })
+                switch outcome {
+                case .held:
+                    known.report(seatIDs)
+                    app.live.noteLocalChange(eventID: event.id, frees: false, mark: mark)
+                case .unavailable(let taken):
+                    known.report(taken)
+                }
                 return outcome
             }
             let hold: HoldRecord
@@ -43,7 +51,6 @@ enum HoldRoutes {
                 hold = record
             }
             holdsCreated.increment()
-            app.live.noteLocalChange(eventID: event.id)
             app.sweeper.expectExpiry(inSeconds: request.ttlSeconds)
             return .json(status: 201, HoldJSON.render(hold, index: index, token: token ?? ""))
         }
@@ -69,7 +76,7 @@ enum HoldRoutes {
         app.add("DELETE", "/v1/holds/{token}", access: .roles([.client])) { [unowned app] context in
             switch try await app.holds.release(token: context.parameter("token")) {
             case .done(let hold):
-                app.live.noteLocalChange(eventID: hold.eventID)
+                app.live.noteLocalChange(eventID: hold.eventID, frees: true)
                 app.metrics.counter("quorix_holds_released_total").increment()
                 return HTTPResponse(status: 204)
             case let other:
@@ -87,7 +94,7 @@ enum HoldRoutes {
             case .confirmed(let booking, let created):
                 if created {
                     app.metrics.counter("quorix_holds_confirmed_total").increment()
-                    app.live.noteLocalChange(eventID: booking.eventID)
+                    app.live.noteLocalChange(eventID: booking.eventID, frees: false)
                 }
                 let index = try await app.seatMaps.index(seatmapID: try await seatmapID(ofEvent: booking.eventID, app))
                 return .json(status: created ? 201 : 200, BookingJSON.render(booking, index: index))
@@ -142,7 +149,7 @@ enum HoldRoutes {
             }
             switch try await app.bookings.cancel(id: id, seatIDs: seatIDs, onlyFor: context.principal?.keyID, isAdmin: context.principal?.role == .admin) {
             case .cancelled(let updated):
-                app.live.noteLocalChange(eventID: updated.eventID)
+                app.live.noteLocalChange(eventID: updated.eventID, frees: true)
                 return .json(BookingJSON.render(updated, index: index))
             case .notFound: throw APIError.notFound("There is no booking \(id).")
             case .alreadyCancelled:

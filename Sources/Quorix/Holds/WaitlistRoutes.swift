@@ -37,7 +37,7 @@ enum WaitlistRoutes {
             let id = try context.resourceID("entry_id", kind: "waitlist entry")
             switch try await app.waitlist.leave(id: id, apiKeyID: context.principal?.keyID, isAdmin: context.principal?.role == .admin) {
             case .left(let eventID):
-                app.live.noteLocalChange(eventID: eventID)
+                app.live.noteLocalChange(eventID: eventID, frees: true)
                 return HTTPResponse(status: 204)
             case .notFound:
                 throw APIError.notFound("There is no waitlist entry \(id).")

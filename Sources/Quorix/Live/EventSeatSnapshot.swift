@@ -34,6 +34,10 @@ final class EventSeatSnapshot {
     /// Frames for the subscribers, written at the next flush.
     var pendingFrames: [(sequence: Int, bytes: [UInt8])] = []
     private(set) var sequence = 0
+    /// Seats the database just said are taken (a hold won them, or a refusal named them) before
+    /// their announcement arrived, with the seat's version then: for refusals only, until the
+    /// seat's version moves on (the announcement, or another change) or a second passes.
+    private var reportedTaken: [Int: (version: Int64, atMilliseconds: UInt64)] = [:]
     /// Best-available requests for which the database found nothing, with `freeGeneration` then.
     private var noneFit: [BestAvailableFilter: (generation: Int, atMilliseconds: UInt64)] = [:]
 
@@ -76,6 +80,15 @@ final class EventSeatSnapshot {
         return applied
     }
 
+    func version(ofSeat seatID: Int) -> Int64 {
+        slots[seatID].map { versions[$0] } ?? 0
+    }
+
+    /// Whether every seat of `mark` changed since it was taken.
+    func shows(_ mark: LiveSeats.SeatMark) -> Bool {
+        mark.versions.allSatisfy { version(ofSeat: $0.seatID) > $0.version }
+    }
+
     /// Every seat's status, for `GET .../seats`.
     func statuses() -> [(seatID: Int, status: String)] {
         seatIDs.indices.map { (seatIDs[$0], states[$0].name) }
@@ -84,15 +97,26 @@ final class EventSeatSnapshot {
     /// The seats among `seatIDs` known not to be free now: booked, blocked, or held by a hold
     /// that stands past `margin`. A seat of an expired hold counts as free (the hold statement
     /// takes it), and so does a seat this snapshot does not know.
-    func takenSeats(_ seatIDs: [Int], nowMilliseconds: Int64, marginMilliseconds: Int64 = 100) -> [Int] {
+    func takenSeats(_ seatIDs: [Int], nowMilliseconds: Int64, loopMilliseconds: UInt64 = 0, marginMilliseconds: Int64 = 100) -> [Int] {
         seatIDs.filter { seat in
             guard let slot = slots[seat] else { return false }
+            if let reported = reportedTaken[seat], reported.version == versions[slot], loopMilliseconds - reported.atMilliseconds < 1_000 {
+                return true
+            }
             switch states[slot] {
             case .free: return false
             case .booked, .blocked: return true
             case .held: return expiries[slot] > nowMilliseconds + marginMilliseconds
             }
         }
+    }
+
+    /// The database said these seats are taken (see `reportedTaken`).
+    func reportTaken(_ seatIDs: [Int], loopMilliseconds: UInt64) {
+        if reportedTaken.count > 10_000 {
+            reportedTaken = reportedTaken.filter { loopMilliseconds - $0.value.atMilliseconds < 1_000 }
+        }
+        for seat in seatIDs { reportedTaken[seat] = (version(ofSeat: seat), loopMilliseconds) }
     }
 
     /// True when fewer than `quantity` seats can be had at all: every seat is taken except

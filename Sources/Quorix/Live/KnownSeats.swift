@@ -10,16 +10,24 @@ struct KnownSeats {
     let eventID: Int
     let index: SeatMapIndex
 
-    /// The snapshot, when it is current and shows this process's own latest changes.
+    /// The snapshot, when it is current and no seat this process freed may be missing from it.
     private var snapshot: EventSeatSnapshot? {
-        guard let snapshot = live.currentSnapshot(eventID: eventID, index: index), live.isSettled(eventID: eventID) else { return nil }
+        guard let snapshot = live.currentSnapshot(eventID: eventID, index: index), live.isSettled(eventID: eventID, forRefusals: true) else { return nil }
         return snapshot
     }
 
     /// The seats among `seatIDs` known to be taken, or nil when none is (ask the database).
     func taken(_ seatIDs: [Int]) -> [Int]? {
-        guard let taken = snapshot?.takenSeats(seatIDs, nowMilliseconds: WallClock.nowMilliseconds), !taken.isEmpty else { return nil }
+        guard let taken = snapshot?.takenSeats(
+            seatIDs, nowMilliseconds: WallClock.nowMilliseconds, loopMilliseconds: EventLoop.shared.nowMilliseconds), !taken.isEmpty
+        else { return nil }
         return taken
+    }
+
+    /// The database said these seats are taken: refuse them at once until the announcement
+    /// comes (in a crowd, the next requests arrive before it).
+    func report(_ seatIDs: [Int]) {
+        live.currentSnapshot(eventID: eventID, index: index)?.reportTaken(seatIDs, loopMilliseconds: EventLoop.shared.nowMilliseconds)
     }
 
     /// Nothing can fit `filter`: too few seats left, or the database found none a moment ago

@@ -35,6 +35,15 @@ public final class LiveSeats {
     private var snapshots: [Int: EventSeatSnapshot] = [:]
     /// Announcements that arrived while the event's snapshot was loading, applied after it.
     private var buffered: [Int: [SeatAnnouncement]] = [:]
+    /// The listener's connection runs one statement at a time: a load, or the pause that batches
+    /// notifications (see `batchNotifications`). Turns are handed over in order.
+    private var listenerBusy = false
+    private var listenerWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Statements the listener's connection has run (pauses and loads: transactions that are
+    /// not requests' work, which the benchmarks subtract from PostgreSQL's counts).
+    public private(set) var listenerStatements = 0
+    /// How long the listener's backend collects notifications before sending them.
+    static let batchMilliseconds = 10
     private var loadWaiters: [Int: [CheckedContinuation<Result<EventSeatSnapshot?, any Error>, Never>]] = [:]
     private var reconnectTimer: LoopTimer?
     private var heartbeatTimer: LoopTimer?
@@ -48,7 +57,7 @@ public final class LiveSeats {
     private var warnedUnreachable = false
     /// Events this process just changed whose announcement has not arrived yet, and readers
     /// waiting for it: a client that changed seats and reads them next sees its change.
-    private var unsettled: [Int: UInt64] = [:]
+    private var pending: [Int: [PendingChange]] = [:]
     private var settleWaiters: [Int: [(since: UInt64, continuation: CheckedContinuation<Void, Never>)]] = [:]
     private var settleTimer: LoopTimer?
     /// A reader waits at most this long for an announcement (it is normally a millisecond away).
@@ -113,6 +122,7 @@ public final class LiveSeats {
         }
         do {
             let connection = try await PGConnection.connect(pool.configuration.conninfo, timeoutMilliseconds: pool.configuration.connectTimeoutMilliseconds)
+            connection.countsStatements = false
             connection.onNotification = { [weak self] notification in self?.received(notification) }
             connection.onBroken = { [weak self] error in self?.lost(error) }
             listener = connection
@@ -121,8 +131,11 @@ public final class LiveSeats {
                 connection.close()
                 return
             }
+            try await connection.execute("SET application_name = 'quorix seat listener'")
             isListening = true
             listenGeneration += 1
+            let generation = listenGeneration
+            EventLoop.spawn { await self.batchNotifications(on: connection, generation: generation) }
             reconnectDelayMilliseconds = 250
             warnedUnreachable = false
             logger.info("listening for seat changes", metadata: ["channel": "\(Self.channel)", "backend_pid": "\(connection.backendPID)"])
@@ -142,6 +155,40 @@ public final class LiveSeats {
                     metadata: ["error": "\(String(reflecting: error))"])
             }
             scheduleReconnect()
+        }
+    }
+
+    /// Keeps the listener's backend inside a short statement, again and again. A backend sends
+    /// notifications only between statements, so it then reads the shared notification queue
+    /// once per pause instead of once per committing transaction: an idle listener, woken by
+    /// every commit, contends with the committing backends for the queue and cost the hold
+    /// statement half its rate here (BENCHMARKS.md); with the pause, announcements wait at most
+    /// `batchMilliseconds` and arrive together.
+    private func batchNotifications(on connection: PGConnection, generation: Int) async {
+        while !stopped, generation == listenGeneration, !connection.isBroken {
+            await takeListenerTurn()
+            if !stopped, generation == listenGeneration, !connection.isBroken {
+                listenerStatements += 1
+                _ = try? await connection.execute("SELECT pg_sleep(\(Double(Self.batchMilliseconds) / 1_000))")
+            }
+            endListenerTurn()
+        }
+    }
+
+    private func takeListenerTurn() async {
+        if listenerBusy {
+            await withCheckedContinuation { listenerWaiters.append($0) }
+        } else {
+            listenerBusy = true
+        }
+    }
+
+    /// Hands the connection to the next in line (it stays busy), or frees it.
+    private func endListenerTurn() {
+        if listenerWaiters.isEmpty {
+            listenerBusy = false
+        } else {
+            listenerWaiters.removeFirst().resume()
         }
     }
 
@@ -209,9 +256,16 @@ public final class LiveSeats {
 
     private func loadNow(eventID: Int, index: SeatMapIndex) async throws -> EventSeatSnapshot? {
         let generation = listenGeneration
+        // On the listener's own connection, one load at a time: through the pool, a load asked
+        // for by the first request of a flash crowd would wait behind the whole crowd.
+        guard let listener else { return nil }
+        await takeListenerTurn()
+        defer { endListenerTurn() }
+        guard generation == listenGeneration, isListening, !stopped else { return nil }
         // Only held seats look up their hold (for its expiry): a join would read every hold
         // of the event.
-        let result = try await pool.query("""
+        listenerStatements += 1
+        let result = try await listener.query("""
             SELECT es.seat_id, es.status, es.version,
                    CASE WHEN es.status = 'held' THEN (SELECT (extract(epoch FROM h.expires_at) * 1000)::bigint FROM holds h
                                                       WHERE h.event_id = es.event_id AND h.id = es.hold_id) END AS expires_ms
@@ -260,30 +314,60 @@ public final class LiveSeats {
             buffered[eventID]?.append(announcement)
         } else if let snapshot = snapshots[eventID] {
             apply(announcement, to: snapshot)
-            settle(eventID)
+            announced(eventID)
         }
     }
 
     // MARK: - Reading one's own changes
 
-    /// This process committed a change to the event's seats: until its announcement arrives,
-    /// readers of the snapshot wait for it.
-    func noteLocalChange(eventID: Int) {
-        guard snapshots[eventID]?.isCurrent == true else { return }
-        unsettled[eventID] = EventLoop.shared.nowMilliseconds
+    /// Seats about to be changed, with the versions the snapshot has for them now.
+    struct SeatMark {
+        let eventID: Int
+        let versions: [(seatID: Int, version: Int64)]
+    }
+
+    struct PendingChange {
+        let mark: SeatMark?
+        let frees: Bool
+        let notedAt: UInt64
+    }
+
+    /// A mark for a change about to be sent (nil without a current snapshot, whose load this
+    /// starts: the next change finds it).
+    func mark(eventID: Int, seatIDs: [Int], index: SeatMapIndex) -> SeatMark? {
+        guard let snapshot = currentSnapshot(eventID: eventID, index: index) else { return nil }
+        return SeatMark(eventID: eventID, versions: seatIDs.map { ($0, snapshot.version(ofSeat: $0)) })
+    }
+
+    /// This process committed a change to the event's seats. Until the snapshot shows it,
+    /// readers of the event wait, and — when the change `frees` seats — refusals do not come
+    /// from the snapshot (a change that takes seats cannot make the snapshot refuse wrongly).
+    /// With a mark, the snapshot shows the change once every marked seat's version has moved
+    /// past the mark (at once, if the announcement came first); without one (no snapshot then,
+    /// or seats not named), once the next announcement for the event arrives: a snapshot
+    /// loading meanwhile may have read the seats before the change.
+    func noteLocalChange(eventID: Int, frees: Bool, mark: SeatMark? = nil) {
+        guard isListening else { return }
+        let current = snapshots[eventID].map { $0.isCurrent } ?? false
+        if let mark, current, snapshots[eventID]?.shows(mark) == true { return }
+        pending[eventID, default: []].append(PendingChange(mark: current ? mark : nil, frees: frees, notedAt: EventLoop.shared.nowMilliseconds))
     }
 
     /// False while a change this process made may not show in the snapshot yet (for at most
-    /// `settleMilliseconds`): refusals must not come from a snapshot that predates them.
-    func isSettled(eventID: Int) -> Bool {
-        guard let noted = unsettled[eventID] else { return true }
-        if EventLoop.shared.nowMilliseconds - noted < Self.settleMilliseconds { return false }
-        unsettled[eventID] = nil
-        return true
+    /// `settleMilliseconds`); `forRefusals`: only changes that free seats count.
+    func isSettled(eventID: Int, forRefusals: Bool = false) -> Bool {
+        guard var changes = pending[eventID] else { return true }
+        let now = EventLoop.shared.nowMilliseconds
+        let snapshot = snapshots[eventID]
+        changes.removeAll { change in
+            now - change.notedAt >= Self.settleMilliseconds || change.mark.map { snapshot?.shows($0) != false } ?? false
+        }
+        pending[eventID] = changes.isEmpty ? nil : changes
+        return !changes.contains { !forRefusals || $0.frees }
     }
 
     /// Returns once the snapshot shows this process's changes to the event (or after
-    /// `settleMilliseconds`: the announcement may have come before the change was noted).
+    /// `settleMilliseconds`).
     func settled(eventID: Int) async {
         guard !isSettled(eventID: eventID), let settleTimer, !settleTimer.isClosed else { return }
         if settleWaiters.isEmpty {
@@ -294,8 +378,15 @@ public final class LiveSeats {
         }
     }
 
+    /// An announcement for the event was applied: changes without a mark count as shown, and
+    /// waiting readers go on if nothing else is pending.
+    private func announced(_ eventID: Int) {
+        pending[eventID]?.removeAll { $0.mark == nil }
+        if settleWaiters[eventID] != nil, isSettled(eventID: eventID) { settle(eventID) }
+    }
+
     private func settle(_ eventID: Int) {
-        unsettled[eventID] = nil
+        pending[eventID] = nil
         guard let waiters = settleWaiters.removeValue(forKey: eventID) else { return }
         if settleWaiters.isEmpty { settleTimer?.stop() }
         for waiter in waiters { waiter.continuation.resume() }
@@ -303,7 +394,8 @@ public final class LiveSeats {
 
     private func settleOverdue() {
         let now = EventLoop.shared.nowMilliseconds
-        for (eventID, waiters) in settleWaiters where waiters.contains(where: { now - $0.since >= Self.settleMilliseconds }) {
+        for (eventID, waiters) in settleWaiters
+        where isSettled(eventID: eventID) || waiters.contains(where: { now - $0.since >= Self.settleMilliseconds }) {
             settle(eventID)
         }
     }

@@ -22,6 +22,8 @@ public final class ServerMetrics {
     private let sweeperLag: Metrics.Timer
     private let streamClients: CoreMetrics.Gauge
     private var statementsReported = 0
+    private let listenerStatements: CoreMetrics.Counter
+    private var listenerStatementsReported = 0
 
     public init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -40,6 +42,7 @@ public final class ServerMetrics {
         holdsExpired = CoreMetrics.Counter(label: "quorix_holds_expired_total", factory: factory)
         sweeperLag = Metrics.Timer(label: "quorix_sweeper_lag_seconds", factory: factory)
         streamClients = CoreMetrics.Gauge(label: "quorix_stream_clients", factory: factory)
+        listenerStatements = CoreMetrics.Counter(label: "quorix_seat_listener_statements_total", factory: factory)
     }
 
     public func recordRequest(route: String, method: String, status: Int, nanoseconds: UInt64) {
@@ -85,6 +88,12 @@ public final class ServerMetrics {
     public func setStatementsSent(_ total: Int) {
         if total > statementsReported { statements.increment(by: total - statementsReported) }
         statementsReported = total
+    }
+
+    /// Statements of the seat listener's connection since the start (its pauses and loads).
+    public func setListenerStatements(_ total: Int) {
+        if total > listenerStatementsReported { listenerStatements.increment(by: total - listenerStatementsReported) }
+        listenerStatementsReported = total
     }
 
     /// A counter by name and labels, created once (for domain counters such as holds created).
