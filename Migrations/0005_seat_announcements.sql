@@ -15,11 +15,15 @@ BEGIN
     PERFORM pg_notify('quorix_seats', chunk.payload) FROM (
         SELECT c.event_id || '|' || string_agg(
                    c.seat_id || ',' || CASE c.status WHEN 'free' THEN 'f' WHEN 'held' THEN 'h' WHEN 'booked' THEN 'b' ELSE 'x' END
-                   || ',' || c.version || coalesce(',' || (extract(epoch FROM h.expires_at) * 1000)::bigint, ''),
+                   || ',' || c.version || coalesce(',' || c.expires_ms, ''),
                    ';' ORDER BY c.seat_id) AS payload
-        FROM (SELECT n.*, (row_number() OVER (PARTITION BY n.event_id ORDER BY n.seat_id) - 1) / 200 AS part
+        -- Only held seats look up their hold, by its key: the transition table has no
+        -- statistics, and a join was free to read every hold of the table.
+        FROM (SELECT n.event_id, n.seat_id, n.status, n.version,
+                     CASE WHEN n.status = 'held' THEN (SELECT (extract(epoch FROM h.expires_at) * 1000)::bigint FROM holds h
+                                                       WHERE h.event_id = n.event_id AND h.id = n.hold_id) END AS expires_ms,
+                     (row_number() OVER (PARTITION BY n.event_id ORDER BY n.seat_id) - 1) / 200 AS part
               FROM changed_seats n) c
-        LEFT JOIN holds h ON h.event_id = c.event_id AND h.id = c.hold_id
         GROUP BY c.event_id, c.part
         ORDER BY c.event_id, c.part
     ) chunk;
