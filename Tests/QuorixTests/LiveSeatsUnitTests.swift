@@ -86,6 +86,21 @@ import Testing
         #expect(snapshot.takenSeats([11], nowMilliseconds: 0, loopMilliseconds: 1_200) == [], "freed after the report")
     }
 
+    @Test @LoopActor
+    func seatsReportedTakenCountAgainstWhatCanFit() {
+        let snapshot = EventSeatSnapshot(eventID: 1, index: Self.index)
+        snapshot.isCurrent = true
+        snapshot.apply([SeatChange(seatID: 10, state: .free, version: 1), SeatChange(seatID: 11, state: .free, version: 2),
+                        SeatChange(seatID: 12, state: .free, version: 3)])
+        #expect(!snapshot.cannotFit(quantity: 2, nowMilliseconds: 0, loopMilliseconds: 1_000))
+        snapshot.reportTaken([10], loopMilliseconds: 1_000)
+        #expect(!snapshot.cannotFit(quantity: 2, nowMilliseconds: 0, loopMilliseconds: 1_000), "two seats are still free")
+        snapshot.reportTaken([11], loopMilliseconds: 1_000)
+        #expect(snapshot.cannotFit(quantity: 2, nowMilliseconds: 0, loopMilliseconds: 1_100), "one free seat is left")
+        #expect(!snapshot.cannotFit(quantity: 1, nowMilliseconds: 0, loopMilliseconds: 1_100))
+        #expect(!snapshot.cannotFit(quantity: 2, nowMilliseconds: 0, loopMilliseconds: 2_100), "reports last a second")
+    }
+
     @Test func replayReachesBackOnlyAsFarAsItKeeps() {
         var history = ReplayHistory(capacity: 3)
         for (sequence, version) in [(1, 10), (2, 20), (3, 30), (4, 40)] {

@@ -121,8 +121,11 @@ final class EventSeatSnapshot {
 
     /// True when fewer than `quantity` seats can be had at all: every seat is taken except
     /// fewer than `quantity` free ones, and no hold has expired.
-    func cannotFit(quantity: Int, nowMilliseconds: Int64) -> Bool {
-        guard isCurrent, freeCount < quantity else { return false }
+    /// Free seats the database has since reported taken also count as taken (a flash crowd's
+    /// winners, before their announcements arrive).
+    func cannotFit(quantity: Int, nowMilliseconds: Int64, loopMilliseconds: UInt64 = 0) -> Bool {
+        guard isCurrent, freeCount - min(reportedTaken.count, freeCount) < quantity else { return false }
+        if freeCount >= quantity && reportedFreeSeats(loopMilliseconds: loopMilliseconds) <= freeCount - quantity { return false }
         if nowMilliseconds < earliestHeldExpiry { return true }
         // Some hold may have expired: look again, at most every 100 ms (the sweeper frees such
         // seats within its lag, and its announcements move the bound on).
@@ -134,6 +137,15 @@ final class EventSeatSnapshot {
             return nowMilliseconds < earliest
         }
         return false
+    }
+
+    /// Seats the snapshot shows free that the database reported taken within the last second.
+    private func reportedFreeSeats(loopMilliseconds: UInt64) -> Int {
+        reportedTaken.reduce(0) { count, entry in
+            guard let slot = slots[entry.key], states[slot] == .free, versions[slot] == entry.value.version,
+                  loopMilliseconds - entry.value.atMilliseconds < 1_000 else { return count }
+            return count + 1
+        }
     }
 
     func rememberNoneFit(_ filter: BestAvailableFilter, nowMilliseconds: UInt64) {

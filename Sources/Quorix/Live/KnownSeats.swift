@@ -34,7 +34,8 @@ struct KnownSeats {
     /// and none was freed since.
     func noneFit(_ filter: BestAvailableFilter) -> Bool {
         guard let snapshot else { return false }
-        return snapshot.cannotFit(quantity: filter.quantity, nowMilliseconds: WallClock.nowMilliseconds)
+        return snapshot.cannotFit(
+            quantity: filter.quantity, nowMilliseconds: WallClock.nowMilliseconds, loopMilliseconds: EventLoop.shared.nowMilliseconds)
             || snapshot.knownNoneFit(filter, nowMilliseconds: EventLoop.shared.nowMilliseconds)
     }
 
