@@ -210,7 +210,7 @@ enum BestAvailable {
                 return nil
             }
             // Candidates the snapshot shows taken (by a concurrent request) are not tried.
-            for seats in candidates.lazy.filter({ known.taken($0) == nil }).prefix(5) {
+            for seats in candidates.lazy.filter({ !known.anyTaken($0) }).prefix(5) {
                 if case .held(let record) = try await attempt(seats) { return record }
             }
         }

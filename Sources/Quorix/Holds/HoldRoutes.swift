@@ -76,7 +76,7 @@ enum HoldRoutes {
         app.add("DELETE", "/v1/holds/{token}", access: .roles([.client])) { [unowned app] context in
             switch try await app.holds.release(token: context.parameter("token")) {
             case .done(let hold):
-                app.live.noteLocalChange(eventID: hold.eventID, frees: true)
+                app.live.noteLocalChange(eventID: hold.eventID, frees: true, mark: app.live.mark(eventID: hold.eventID, seatIDs: hold.seatIDs))
                 app.metrics.counter("quorix_holds_released_total").increment()
                 return HTTPResponse(status: 204)
             case let other:
@@ -94,7 +94,7 @@ enum HoldRoutes {
             case .confirmed(let booking, let created):
                 if created {
                     app.metrics.counter("quorix_holds_confirmed_total").increment()
-                    app.live.noteLocalChange(eventID: booking.eventID, frees: false)
+                    app.live.noteLocalChange(eventID: booking.eventID, frees: false, mark: app.live.mark(eventID: booking.eventID, seatIDs: booking.seatIDs))
                 }
                 let index = try await app.seatMaps.index(seatmapID: try await seatmapID(ofEvent: booking.eventID, app))
                 return .json(status: created ? 201 : 200, BookingJSON.render(booking, index: index))
@@ -149,7 +149,8 @@ enum HoldRoutes {
             }
             switch try await app.bookings.cancel(id: id, seatIDs: seatIDs, onlyFor: context.principal?.keyID, isAdmin: context.principal?.role == .admin) {
             case .cancelled(let updated):
-                app.live.noteLocalChange(eventID: updated.eventID, frees: true)
+                app.live.noteLocalChange(
+                    eventID: updated.eventID, frees: true, mark: app.live.mark(eventID: updated.eventID, seatIDs: updated.cancelledSeatIDs))
                 return .json(BookingJSON.render(updated, index: index))
             case .notFound: throw APIError.notFound("There is no booking \(id).")
             case .alreadyCancelled:

@@ -16,12 +16,19 @@ struct KnownSeats {
         return snapshot
     }
 
-    /// The seats among `seatIDs` known to be taken, or nil when none is (ask the database).
+    /// `seatIDs`, when every one of them is known to be taken (a refusal names exactly the seats
+    /// that are not free, and only the database knows that of the others); nil otherwise.
     func taken(_ seatIDs: [Int]) -> [Int]? {
         guard let taken = snapshot?.takenSeats(
-            seatIDs, nowMilliseconds: WallClock.nowMilliseconds, loopMilliseconds: EventLoop.shared.nowMilliseconds), !taken.isEmpty
+            seatIDs, nowMilliseconds: WallClock.nowMilliseconds, loopMilliseconds: EventLoop.shared.nowMilliseconds),
+            !taken.isEmpty, taken.count == seatIDs.count
         else { return nil }
         return taken
+    }
+
+    /// Whether any of the seats is known to be taken (best available skips such candidates).
+    func anyTaken(_ seatIDs: [Int]) -> Bool {
+        snapshot.map { !$0.takenSeats(seatIDs, nowMilliseconds: WallClock.nowMilliseconds, loopMilliseconds: EventLoop.shared.nowMilliseconds).isEmpty } ?? false
     }
 
     /// The database said these seats are taken: refuse them at once until the announcement

@@ -332,10 +332,13 @@ public final class LiveSeats {
         let notedAt: UInt64
     }
 
-    /// A mark for a change about to be sent (nil without a current snapshot, whose load this
-    /// starts: the next change finds it).
-    func mark(eventID: Int, seatIDs: [Int], index: SeatMapIndex) -> SeatMark? {
-        guard let snapshot = currentSnapshot(eventID: eventID, index: index) else { return nil }
+    /// A mark for a change about to be sent, or (for a change that freed seats) just made: the
+    /// latter can only be too cautious, waiting for a newer change or `settleMilliseconds` when
+    /// the announcement came first. Nil without a current snapshot; given `index`, its load
+    /// starts, so that the next change finds it.
+    func mark(eventID: Int, seatIDs: [Int], index: SeatMapIndex? = nil) -> SeatMark? {
+        let current = index.map { currentSnapshot(eventID: eventID, index: $0) } ?? snapshots[eventID]
+        guard let snapshot = current, snapshot.isCurrent else { return nil }
         return SeatMark(eventID: eventID, versions: seatIDs.map { ($0, snapshot.version(ofSeat: $0)) })
     }
 
@@ -344,8 +347,8 @@ public final class LiveSeats {
     /// from the snapshot (a change that takes seats cannot make the snapshot refuse wrongly).
     /// With a mark, the snapshot shows the change once every marked seat's version has moved
     /// past the mark (at once, if the announcement came first); without one (no snapshot then,
-    /// or seats not named), once the next announcement for the event arrives: a snapshot
-    /// loading meanwhile may have read the seats before the change.
+    /// or seats not named), only after `settleMilliseconds`: a snapshot loading meanwhile may
+    /// have read the seats before the change.
     func noteLocalChange(eventID: Int, frees: Bool, mark: SeatMark? = nil) {
         guard isListening else { return }
         let current = snapshots[eventID].map { $0.isCurrent } ?? false
@@ -378,10 +381,10 @@ public final class LiveSeats {
         }
     }
 
-    /// An announcement for the event was applied: changes without a mark count as shown, and
-    /// waiting readers go on if nothing else is pending.
+    /// An announcement for the event was applied: waiting readers go on if it settles the event.
+    /// (A change without a mark waits its full `settleMilliseconds`: an announcement arriving
+    /// now may be an older one.)
     private func announced(_ eventID: Int) {
-        pending[eventID]?.removeAll { $0.mark == nil }
         if settleWaiters[eventID] != nil, isSettled(eventID: eventID) { settle(eventID) }
     }
 
