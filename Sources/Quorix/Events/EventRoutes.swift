@@ -106,27 +106,37 @@ enum EventRoutes {
         }
     }
 
-    /// The whole seat status as the snapshot has it now (for a stream's `event: snapshot`).
-    static func snapshotBody(_ snapshot: EventSeatSnapshot, _ app: QuorixApp) -> [UInt8] {
-        if let body = app.seatStatusBodies.body(eventID: snapshot.eventID, version: snapshot.version, filter: "*/*") { return body }
-        let body = SeatStatusBody.render(
-            eventID: snapshot.eventID, version: snapshot.version, seats: snapshot.statuses(), index: snapshot.index, status: nil, section: nil)
-        app.seatStatusBodies.store(body, eventID: snapshot.eventID, version: snapshot.version, filter: "*/*")
-        return body
+    /// The whole seat status as the snapshot has it now (also a stream's `event: snapshot`).
+    static func snapshotBody(_ snapshot: EventSeatSnapshot, status: String? = nil, section: String? = nil, _ app: QuorixApp) -> [UInt8] {
+        renderedBody(eventID: snapshot.eventID, version: snapshot.version, index: snapshot.index, status: status, section: section, app) {
+            snapshot.statuses()
+        }
     }
 
-    /// The seat status body at `version` (rendered once per version and filter), and the
-    /// version it shows: read from the database, that may be a later one.
+    /// The seat status body at `version`, and the version it shows: read from the database,
+    /// that may be a later one.
     static func seatStatusBody(
         event: Event, index: SeatMapIndex, snapshot: EventSeatSnapshot?, version: Int64, status: String?, section: String?,
         _ app: QuorixApp
     ) async throws -> (version: Int64, body: [UInt8]) {
-        let filterKey = "\(status ?? "*")/\(section ?? "*")"
-        if let body = app.seatStatusBodies.body(eventID: event.id, version: version, filter: filterKey) { return (version, body) }
-        let (currentVersion, seats) = if let snapshot { (snapshot.version, snapshot.statuses()) } else { try await app.events.statuses(eventID: event.id) }
-        let rendered = SeatStatusBody.render(eventID: event.id, version: currentVersion, seats: seats, index: index, status: status, section: section)
-        app.seatStatusBodies.store(rendered, eventID: event.id, version: currentVersion, filter: filterKey)
-        return (currentVersion, rendered)
+        if let snapshot { return (snapshot.version, snapshotBody(snapshot, status: status, section: section, app)) }
+        if let body = app.seatStatusBodies.body(eventID: event.id, version: version, filter: filterKey(status, section)) { return (version, body) }
+        let (currentVersion, seats) = try await app.events.statuses(eventID: event.id)
+        return (currentVersion, renderedBody(eventID: event.id, version: currentVersion, index: index, status: status, section: section, app) { seats })
+    }
+
+    private static func filterKey(_ status: String?, _ section: String?) -> String { "\(status ?? "*")/\(section ?? "*")" }
+
+    /// The body of `version` and filter, rendered once and kept.
+    private static func renderedBody(
+        eventID: Int, version: Int64, index: SeatMapIndex, status: String?, section: String?, _ app: QuorixApp,
+        seats: () -> [(seatID: Int, status: String)]
+    ) -> [UInt8] {
+        let key = filterKey(status, section)
+        if let body = app.seatStatusBodies.body(eventID: eventID, version: version, filter: key) { return body }
+        let body = SeatStatusBody.render(eventID: eventID, version: version, seats: seats(), index: index, status: status, section: section)
+        app.seatStatusBodies.store(body, eventID: eventID, version: version, filter: key)
+        return body
     }
 
     /// The event of the path's `{id}`. `recent`: as read at most a second ago (hot paths whose

@@ -230,7 +230,11 @@ public final class LiveSeats {
     /// the background so that the next request finds it (the hold path never waits for one).
     func currentSnapshot(eventID: Int, index: SeatMapIndex) -> EventSeatSnapshot? {
         guard isListening else { return nil }
-        if let snapshot = snapshots[eventID], snapshot.isCurrent { return snapshot }
+        if let snapshot = snapshots[eventID], snapshot.isCurrent {
+            // Holds use it too: a snapshot only holds read is not idle.
+            snapshot.lastUsedMilliseconds = EventLoop.shared.nowMilliseconds
+            return snapshot
+        }
         if loadWaiters[eventID] == nil {
             EventLoop.spawn { _ = try? await self.load(eventID: eventID, index: index) }
         }
