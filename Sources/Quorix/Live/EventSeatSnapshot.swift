@@ -38,6 +38,10 @@ final class EventSeatSnapshot {
     /// their announcement arrived, with the seat's version then: for refusals only, until the
     /// seat's version moves on (the announcement, or another change) or a second passes.
     private var reportedTaken: [Int: (version: Int64, atMilliseconds: UInt64)] = [:]
+    /// Reports outlived by their announcement leave in `apply`; ones that never see it (a seat the
+    /// database reported taken, unchanged since) are swept when the table reaches this size, which
+    /// doubles when a sweep keeps most of them, so a sweep costs each report O(1) on average.
+    private var reportSweepAt = 10_000
     /// Best-available requests for which the database found nothing, with `freeGeneration` then.
     private var noneFit: [BestAvailableFilter: (generation: Int, atMilliseconds: UInt64)] = [:]
 
@@ -64,6 +68,8 @@ final class EventSeatSnapshot {
                 freeCount += 1
             }
             guard change.version > versions[slot] else { continue }
+            // The report has served its turn once the seat's version moves on.
+            if !reportedTaken.isEmpty { reportedTaken.removeValue(forKey: change.seatID) }
             version += change.version - versions[slot]
             versions[slot] = change.version
             if states[slot] == .free { freeCount -= 1 }
@@ -113,8 +119,9 @@ final class EventSeatSnapshot {
 
     /// The database said these seats are taken (see `reportedTaken`).
     func reportTaken(_ seatIDs: [Int], loopMilliseconds: UInt64) {
-        if reportedTaken.count > 10_000 {
+        if reportedTaken.count >= reportSweepAt {
             reportedTaken = reportedTaken.filter { loopMilliseconds - $0.value.atMilliseconds < 1_000 }
+            reportSweepAt = max(10_000, 2 * reportedTaken.count)
         }
         for seat in seatIDs { reportedTaken[seat] = (version(ofSeat: seat), loopMilliseconds) }
     }
