@@ -57,7 +57,11 @@ public final class LiveSeats {
     private var warnedUnreachable = false
     /// Events this process just changed whose announcement has not arrived yet, and readers
     /// waiting for it: a client that changed seats and reads them next sees its change.
-    private var pending: [Int: [PendingChange]] = [:]
+    /// Kept apart by kind: refusals wait only for changes that free seats, and a hold checks for
+    /// them on every attempt, while a busy event has a change that takes seats in flight for
+    /// nearly every hold.
+    private var pendingTaking: [Int: [PendingChange]] = [:]
+    private var pendingFreeing: [Int: [PendingChange]] = [:]
     private var settleWaiters: [Int: [(since: UInt64, continuation: CheckedContinuation<Void, Never>)]] = [:]
     private var settleTimer: LoopTimer?
     /// A reader waits at most this long for an announcement (it is normally a millisecond away).
@@ -332,7 +336,6 @@ public final class LiveSeats {
 
     struct PendingChange {
         let mark: SeatMark?
-        let frees: Bool
         let notedAt: UInt64
     }
 
@@ -357,20 +360,33 @@ public final class LiveSeats {
         guard isListening else { return }
         let current = snapshots[eventID].map { $0.isCurrent } ?? false
         if let mark, current, snapshots[eventID]?.shows(mark) == true { return }
-        pending[eventID, default: []].append(PendingChange(mark: current ? mark : nil, frees: frees, notedAt: EventLoop.shared.nowMilliseconds))
+        let change = PendingChange(mark: current ? mark : nil, notedAt: EventLoop.shared.nowMilliseconds)
+        if frees {
+            pendingFreeing[eventID, default: []].append(change)
+        } else {
+            pendingTaking[eventID, default: []].append(change)
+        }
     }
 
     /// False while a change this process made may not show in the snapshot yet (for at most
     /// `settleMilliseconds`); `forRefusals`: only changes that free seats count.
     func isSettled(eventID: Int, forRefusals: Bool = false) -> Bool {
-        guard var changes = pending[eventID] else { return true }
+        let freeingSettled = Self.prune(&pendingFreeing, eventID: eventID, snapshot: snapshots[eventID])
+        if forRefusals { return freeingSettled }
+        return Self.prune(&pendingTaking, eventID: eventID, snapshot: snapshots[eventID]) && freeingSettled
+    }
+
+    /// Drops the event's changes that the snapshot shows or that are older than
+    /// `settleMilliseconds` (in place); whether none is left.
+    private static func prune(_ pending: inout [Int: [PendingChange]], eventID: Int, snapshot: EventSeatSnapshot?) -> Bool {
+        guard pending[eventID] != nil else { return true }
         let now = EventLoop.shared.nowMilliseconds
-        let snapshot = snapshots[eventID]
-        changes.removeAll { change in
-            now - change.notedAt >= Self.settleMilliseconds || change.mark.map { snapshot?.shows($0) != false } ?? false
+        pending[eventID]?.removeAll { change in
+            now - change.notedAt >= settleMilliseconds || change.mark.map { snapshot?.shows($0) != false } ?? false
         }
-        pending[eventID] = changes.isEmpty ? nil : changes
-        return !changes.contains { !forRefusals || $0.frees }
+        guard pending[eventID]?.isEmpty ?? true else { return false }
+        pending[eventID] = nil
+        return true
     }
 
     /// Returns once the snapshot shows this process's changes to the event (or after
@@ -393,7 +409,8 @@ public final class LiveSeats {
     }
 
     private func settle(_ eventID: Int) {
-        pending[eventID] = nil
+        pendingTaking[eventID] = nil
+        pendingFreeing[eventID] = nil
         guard let waiters = settleWaiters.removeValue(forKey: eventID) else { return }
         if settleWaiters.isEmpty { settleTimer?.stop() }
         for waiter in waiters { waiter.continuation.resume() }
