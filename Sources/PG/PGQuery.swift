@@ -58,16 +58,33 @@ public struct PGQuery: Sendable, ExpressibleByStringInterpolation, CustomStringC
 /// A value sent as a text-format parameter.
 public protocol PGEncodable: Sendable {
     var pgText: String { get }
+    /// Whether the text can stand in an array literal unquoted (numbers, booleans).
+    static var pgTextIsBareArrayElement: Bool { get }
+}
+
+extension PGEncodable {
+    public static var pgTextIsBareArrayElement: Bool { false }
 }
 
 extension String: PGEncodable { public var pgText: String { self } }
 extension Substring: PGEncodable { public var pgText: String { String(self) } }
-extension Int: PGEncodable { public var pgText: String { String(self) } }
-extension Int32: PGEncodable { public var pgText: String { String(self) } }
-extension Int64: PGEncodable { public var pgText: String { String(self) } }
-extension UInt64: PGEncodable { public var pgText: String { String(self) } }
+/// Whole numbers: their decimal text, which stands bare in an array literal.
+public protocol PGInteger: PGEncodable, BinaryInteger {}
+
+extension PGInteger {
+    public var pgText: String { String(self) }
+    public static var pgTextIsBareArrayElement: Bool { true }
+}
+
+extension Int: PGInteger {}
+extension Int32: PGInteger {}
+extension Int64: PGInteger {}
+extension UInt64: PGInteger {}
 extension Double: PGEncodable { public var pgText: String { "\(self)" } }
-extension Bool: PGEncodable { public var pgText: String { self ? "t" : "f" } }
+extension Bool: PGEncodable {
+    public var pgText: String { self ? "t" : "f" }
+    public static var pgTextIsBareArrayElement: Bool { true }
+}
 
 /// Bytes as a `bytea` hex literal.
 public struct PGBytes: PGEncodable, Equatable {
@@ -87,19 +104,31 @@ public struct PGBytes: PGEncodable, Equatable {
     }
 }
 
-/// Arrays as PostgreSQL array literals (`{"a","b"}`), elements quoted and escaped.
+/// Arrays as PostgreSQL array literals (`{"a","b"}`, `{1,2}`), elements quoted and escaped
+/// unless they are numbers or booleans. Built as UTF-8 bytes: a hold statement carries several
+/// arrays, and appending scalar by scalar was 3 % of a hold's CPU. (`"` and `\` never occur
+/// inside a multi-byte UTF-8 sequence, so escaping bytes is escaping characters.)
 extension Array: PGEncodable where Element: PGEncodable {
     public var pgText: String {
-        var text = "{"
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        let bare = Element.pgTextIsBareArrayElement
+        var bytes: [UInt8] = [UInt8(ascii: "{")]
+        bytes.reserveCapacity(2 + count * 8)
         for (index, element) in enumerated() {
-            if index > 0 { text += "," }
-            text += "\""
-            for character in element.pgText.unicodeScalars {
-                if character == "\"" || character == "\\" { text += "\\" }
-                text.unicodeScalars.append(character)
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            let text = element.pgText
+            if bare {
+                bytes.append(contentsOf: text.utf8)
+                continue
             }
-            text += "\""
+            bytes.append(quote)
+            for byte in text.utf8 {
+                if byte == quote || byte == backslash { bytes.append(backslash) }
+                bytes.append(byte)
+            }
+            bytes.append(quote)
         }
-        return text + "}"
+        bytes.append(UInt8(ascii: "}"))
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -33,7 +33,9 @@ import Testing
     @Test func arraysAreQuotedAndEscapedArrayLiterals() {
         #expect(["a", "b c"].pgText == #"{"a","b c"}"#)
         #expect([#"quo"te"#, #"back\slash"#].pgText == #"{"quo\"te","back\\slash"}"#)
-        #expect([1, 2, 3].pgText == #"{"1","2","3"}"#)
+        #expect([1, 2, 3].pgText == "{1,2,3}")
+        #expect([-1, 0].pgText == "{-1,0}")
+        #expect(["é", "\u{1F600}\"x"].pgText == #"{"é","\#u{1F600}\"x"}"#)
         #expect([String]().pgText == "{}")
     }
 
