@@ -53,6 +53,9 @@ public final class QuorixApp: HTTPResponder {
     /// `QUORIX_WEBHOOK_ALLOW_PRIVATE`: webhooks may name loopback and private addresses.
     let webhookAllowPrivate: Bool
     private var router = Router<Route>()
+    /// The last request's match: every request is matched twice (its body limit, then its
+    /// handler), and in a crowd most requests name the same path.
+    private var lastMatch: (method: String, path: Substring, match: Router<Route>.Match)?
 
     public init(pool: PGPool, configuration: Configuration, logger: Logger, metrics: ServerMetrics) {
         self.pool = pool
@@ -97,12 +100,20 @@ public final class QuorixApp: HTTPResponder {
         _ handler: @escaping @LoopActor @Sendable (RequestContext) async throws -> HTTPResponse
     ) {
         router.add(method, template, Route(access: access, bodyLimit: bodyLimit, handler: handler))
+        lastMatch = nil
     }
 
     // MARK: - HTTPResponder
 
+    private func match(method: String, path: Substring) -> Router<Route>.Match {
+        if let last = lastMatch, last.method == method, last.path == path { return last.match }
+        let match = router.match(method: method, path: path)
+        lastMatch = (method, path, match)
+        return match
+    }
+
     public func bodyLimit(for head: HTTPRequestHead) -> Int {
-        if case .found(let route, _, _) = router.match(method: head.method, path: head.path) {
+        if case .found(let route, _, _) = match(method: head.method, path: head.path) {
             return route.bodyLimit
         }
         // Unknown routes still get their body read (and then a 404), within the default limit.
@@ -122,7 +133,7 @@ public final class QuorixApp: HTTPResponder {
         var corsAllowed = QuorixApp.isPublicReadPath(request.path)
         var response: HTTPResponse
         do {
-            switch router.match(method: request.method, path: request.path) {
+            switch match(method: request.method, path: request.path) {
             case .notFound:
                 throw APIError.notFound("No endpoint at \(request.path); the README lists them.")
             case .methodNotAllowed(let allowed):
