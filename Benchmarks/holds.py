@@ -10,7 +10,10 @@ On one embedded PostgreSQL, with the server's pool at its default of 8 connectio
    stadium event (30,000 holds, every seat once), then hold + confirm (10,000); against pgbench
    running the very same statements directly on the same PostgreSQL at the pool's connection
    count (8), also on fresh stadium events; and pgbench's holds once more with the seat-change
-   announcement trigger disabled, to show what announcing costs. Medians of --runs.
+   announcement trigger disabled, to show what announcing costs. The server puts holds that
+   wait at the same time into one statement (HoldBatcher), so pgbench also runs that batched
+   statement with as many holds as the server put in one on average, at 8 clients and at the
+   server's 2 hold statements at once. Medians of --runs.
 2. Flash crowds: for each size in --crowds, that many clients connected first, then released at
    once on a theatre event whose only free seats are 10 pairs (2 adjacent seats in each of 10
    rows); each asks for 2 seats, half by label, half by best available. Every answer is counted;
@@ -28,9 +31,10 @@ from common import ROOT, Server, machine, prepare, progress, sh, wrk
 PORT = 18320
 ADMIN = "bench-admin-key-0123456789abcdef"
 POOL = 8
+HOLD_STATEMENTS = 2  # the server's default for a pool of 8 (QUORIX_HOLD_STATEMENTS)
 med = statistics.median
 
-# The hold statement exactly as HoldStore.hold sends it, with pgbench variables for the binds
+# The hold statement exactly as HoldStore.holdAlone sends it (a hold with no other waiting), with pgbench variables for the binds
 # (the time format too: pgbench would read its ":MI" as a variable).
 HOLD_SQL = """WITH hold AS (
     INSERT INTO holds (event_id, token_hash, customer, api_key_id, seat_ids, expires_at, max_expires_at)
@@ -53,6 +57,68 @@ WHERE quorix_require((SELECT count(*) FROM taken) = 2,
     CASE WHEN (SELECT count(*) FROM taken) = 2 THEN '' ELSE
     'seats_unavailable:' || (SELECT coalesce(string_agg(wanted::text, ','), '') FROM unnest(ARRAY[:a, :b]::bigint[]) wanted
                              WHERE wanted NOT IN (SELECT seat_id FROM taken)) END)"""
+
+
+# The statement HoldStore.holdTogether sends for holds queued together (HoldBatcher), with
+# `{k}` holds of 2 seats each; the arrays it binds are built here from pgbench variables.
+BATCH_SQL = """WITH wanted AS MATERIALIZED (
+    SELECT w.n, w.event_id, w.seat_id, w.ord
+    FROM unnest((SELECT array_agg(g / 2 + 1) FROM generate_series(0, {s1}) g)::int[],
+                (SELECT array_agg(:event::bigint) FROM generate_series(0, {s1}) g)::bigint[],
+                (SELECT array_agg(:a::bigint + g) FROM generate_series(0, {s1}) g)::bigint[])
+        WITH ORDINALITY AS w(n, event_id, seat_id, ord)
+), available AS MATERIALIZED (
+    SELECT es.event_id, es.seat_id FROM wanted w
+    JOIN event_seats es ON es.event_id = w.event_id AND es.seat_id = w.seat_id
+    WHERE (es.status = 'free' OR (es.status = 'held' AND EXISTS (
+            SELECT 1 FROM holds dead WHERE dead.event_id = es.event_id AND dead.id = es.hold_id AND dead.expires_at <= now())
+            AND NOT EXISTS (SELECT 1 FROM waitlist_entries w WHERE w.event_id = es.event_id AND w.status = 'waiting')))
+    ORDER BY es.event_id, es.seat_id
+    FOR UPDATE OF es
+), winner AS MATERIALIZED (
+    SELECT w.n, array_agg(w.seat_id ORDER BY w.ord) AS seat_ids FROM wanted w
+    GROUP BY w.n HAVING bool_and((w.event_id, w.seat_id) IN (SELECT event_id, seat_id FROM available))
+), request AS MATERIALIZED (
+    SELECT * FROM unnest((SELECT array_agg(:event::bigint) FROM generate_series(1, {k}))::bigint[],
+                         (SELECT array_agg(sha256(random()::text::bytea)) FROM generate_series(1, {k}))::bytea[],
+                         (SELECT array_agg('bench-' || :client_id) FROM generate_series(1, {k}))::text[],
+                         (SELECT array_agg(''::text) FROM generate_series(1, {k}))::text[],
+                         (SELECT array_agg(600) FROM generate_series(1, {k}))::int[],
+                         (SELECT array_agg(1800) FROM generate_series(1, {k}))::int[])
+        WITH ORDINALITY AS r(event_id, token_hash, customer, api_key_id, ttl, lifetime, n)
+), hold AS (
+    INSERT INTO holds (event_id, token_hash, customer, api_key_id, seat_ids, expires_at, max_expires_at)
+    SELECT r.event_id, r.token_hash, r.customer, nullif(r.api_key_id, '')::uuid, winner.seat_ids,
+           now() + r.ttl * interval '1 second', now() + r.lifetime * interval '1 second'
+    FROM request r JOIN winner ON winner.n = r.n
+    RETURNING id, event_id, token_hash, seat_ids, created_at, expires_at
+), taken AS (
+    UPDATE event_seats es SET status = 'held', hold_id = hold.id, version = nextval('seat_change_version')
+    FROM hold CROSS JOIN LATERAL unnest(hold.seat_ids) AS held(seat_id)
+    WHERE es.event_id = hold.event_id AND es.seat_id = held.seat_id
+    RETURNING es.seat_id
+), relaxed AS (
+    SELECT set_config('synchronous_commit', 'off', true)
+)
+SELECT r.n, hold.id, to_char(hold.created_at AT TIME ZONE 'UTC', :fmt) AS created_at,
+       to_char(hold.expires_at AT TIME ZONE 'UTC', :fmt) AS expires_at,
+       CASE WHEN hold.id IS NULL THEN (SELECT string_agg(w.seat_id::text, ',' ORDER BY w.ord) FROM wanted w
+            WHERE w.n = r.n AND (w.event_id, w.seat_id) NOT IN (SELECT event_id, seat_id FROM available)) END AS refused
+FROM request r LEFT JOIN hold ON hold.token_hash = r.token_hash, relaxed
+WHERE quorix_require((SELECT count(*) FROM taken) = (SELECT coalesce(sum(cardinality(seat_ids)), 0) FROM hold),
+                     'held seats changed under the statement')
+ORDER BY r.n"""
+
+
+def batch_script(path, holds_per_statement):
+    """Client k's n-th statement takes `holds_per_statement` pairs from seat first + 2 * holds_per_statement * (k * per_client + n) on."""
+    k = holds_per_statement
+    with open(path, "w") as script:
+        script.write("\n".join([
+            "\\set n :n + 1",
+            f"\\set a :first + {2 * k} * (:client_id * :per_client + :n)",
+            BATCH_SQL.format(k=k, s1=2 * k - 1).replace("\n", " "),
+        ]) + "\n")
 
 
 def pgbench_script(path, with_confirm):
@@ -152,6 +218,12 @@ class Bench:
         match = re.search(rb"^quorix_db_statements_total (\d+)", body, re.M)
         return int(match.group(1)) if match else 0
 
+    def hold_statements(self):
+        """(statements that took holds, holds in them) since the start."""
+        _, _, body = self.server.request("GET", "/metrics")
+        counts = [re.search(rb"^" + name + rb" (\d+)", body, re.M) for name in (b"quorix_hold_statements_total", b"quorix_hold_statement_holds_total")]
+        return tuple(int(m.group(1)) if m else 0 for m in counts)
+
     def listener_statements(self):
         _, _, body = self.server.request("GET", "/metrics")
         match = re.search(rb"^quorix_seat_listener_statements_total (\d+)", body, re.M)
@@ -244,14 +316,21 @@ def main():
         # 1. Throughput against pgbench.
         stadium_seats = len(bench.maps["stadium"]["seats"])
         first_seat = bench.maps["stadium"]["seats"][0][0]
-        runs = {"hold": [], "pgbench_hold": [], "pgbench_hold_unannounced": [], "confirm": [], "pgbench_confirm": []}
+        runs = {"hold": [], "pgbench_hold": [], "pgbench_hold_unannounced": [], "pgbench_batch_pool": [], "pgbench_batch_statements": [],
+                "confirm": [], "pgbench_confirm": []}
+        batch_sizes = []
         for run in range(1, args.runs + 1 if "throughput" in parts else 1):
             for kind, count in (("hold", stadium_seats // 2), ("confirm", 10_000)):
                 event = bench.event("stadium")
                 progress(f"throughput run {run}/{args.runs}: {count:,} explicit 2-seat holds{' + confirms' if kind == 'confirm' else ''} on stadium event {event}")
+                before = bench.hold_statements()
                 summary = load(generator, server, "keepalive", args.connections, bench.explicit_lines([event], "stadium", count),
                                keys["client"], confirm=kind == "confirm")
-                runs[kind].append(summary["kinds"]["hold+confirm" if kind == "confirm" else "request"])
+                after = bench.hold_statements()
+                runs[kind].append(dict(summary["kinds"]["hold+confirm" if kind == "confirm" else "request"],
+                                       holds_per_statement=(after[1] - before[1]) / max(1, after[0] - before[0])))
+                if kind == "hold":
+                    batch_sizes.append(runs[kind][-1]["holds_per_statement"])
                 bench.check_invariants(event, stadium_seats)
 
                 event = bench.event("stadium")
@@ -270,7 +349,19 @@ def main():
                             pgbench(server, script, POOL, count // POOL, first_seat, event, os.path.join(server.work, "pgb-quiet")))
                     finally:
                         server.sql("ALTER TABLE event_seats ENABLE TRIGGER event_seats_announce")
+                    # The statement the server sent, with as many holds as it put in one on average,
+                    # at the pool's connection count and at the server's hold statements at once.
+                    k = max(1, round(batch_sizes[-1]))
+                    batch = os.path.join(server.work, f"batch-{k}.sql")
+                    batch_script(batch, k)
+                    for label, clients in (("pgbench_batch_pool", POOL), ("pgbench_batch_statements", HOLD_STATEMENTS)):
+                        event = bench.event("stadium")
+                        progress(f"throughput run {run}/{args.runs}: pgbench, the batched statement with {k} holds, {clients} clients, event {event}")
+                        result = pgbench(server, batch, clients, count // (k * clients), first_seat, event, os.path.join(server.work, "pgb-batch"))
+                        runs[label].append(dict(result, rate=result["rate"] * k, holds_per_statement=k))
+                        bench.check_invariants(event, stadium_seats)
         results["throughput"] = {} if "throughput" not in parts else {kind: {"rate": med(r.get("per_second", r.get("rate")) for r in values),
+                                        "holds_per_statement": med(r.get("holds_per_statement", 1) for r in values),
                                         "p50_ms": med(r["p50_ms"] for r in values), "p99_ms": med(r["p99_ms"] for r in values),
                                         "errors": sum(sum(n for s, n in r.get("statuses", {}).items() if s != "201") for r in values)}
                                  for kind, values in runs.items()}
@@ -285,23 +376,42 @@ def main():
             results["crowds"].append(dict(pick, p50_ms=med(r["p50_ms"] for r in runs_of_size),
                                           p99_runs=[r["p99_ms"] for r in runs_of_size]))
 
-        # 3. Map size: the same number of holds on the theatre and the stadium, runs interleaved so
-        # that drift in the machine's load falls on both maps alike.
-        per_run = 15_000
-        measured = {"theatre": {"explicit": [], "best": []}, "stadium": {"explicit": [], "best": []}}
+        # 3. Map size: the same number of holds on the theatre and the stadium. Explicit holds go to as
+        # many events as the map needs (the theatre's seats run out: 23 events, the stadium 1; holds
+        # waiting together share a statement whatever their events). Best-available requests compete
+        # for the best seats of their event, so both maps get the same number of events there. Runs
+        # interleaved, in alternating order, from a vacuumed database, so that drift in the machine's
+        # load and the previous parts' garbage fall on both maps alike. Each event's first use loads
+        # its seats into the live snapshot once per process (a cost per event, not per hold): every
+        # event is read once before its holds, and that first read is timed apart.
+        per_run, best_per_run = 15_000, 3_000
+        measured = {"theatre": {"explicit": [], "best": [], "first_read_ms": []}, "stadium": {"explicit": [], "best": [], "first_read_ms": []}}
+
+        def warmed(name, count):
+            events = [bench.event(name) for _ in range(count)]
+            for event in events:
+                started = time.monotonic()
+                server.request("GET", f"/v1/events/{event}/seats", None, keys["client"])
+                measured[name]["first_read_ms"].append((time.monotonic() - started) * 1000)
+            return events
+
+        theatre_pairs = len(bench.maps["theatre"]["seats"]) // 2
+        if "sizes" in parts:
+            progress("map size: VACUUM ANALYZE after the previous parts")
+            server.sql("VACUUM ANALYZE holds, event_seats")
         for run in range(1, args.runs + 1 if "sizes" in parts else 1):
-            for name in ("theatre", "stadium"):
-                pairs_per_event = len(bench.maps[name]["seats"]) // 2
-                events = [bench.event(name) for _ in range(-(-per_run // pairs_per_event))]
+            for name in ("theatre", "stadium") if run % 2 else ("stadium", "theatre"):
+                events = warmed(name, -(-per_run // (len(bench.maps[name]["seats"]) // 2)))
                 progress(f"map size run {run}/{args.runs}: {per_run:,} explicit holds on {name} ({len(events)} events)")
                 measured[name]["explicit"].append(
                     load(generator, server, "keepalive", args.connections, bench.explicit_lines(events, name, per_run), keys["client"])["kinds"]["request"])
-                events = [bench.event(name) for _ in range(-(-3_000 // pairs_per_event))]
-                progress(f"map size run {run}/{args.runs}: 3,000 best-available holds on {name}")
+                events = warmed(name, -(-best_per_run // theatre_pairs))
+                progress(f"map size run {run}/{args.runs}: {best_per_run:,} best-available holds on {name} ({len(events)} events)")
                 measured[name]["best"].append(
-                    load(generator, server, "keepalive", args.connections, bench.best_lines(events, 3_000), keys["client"])["kinds"]["request"])
+                    load(generator, server, "keepalive", args.connections, bench.best_lines(events, best_per_run), keys["client"])["kinds"]["request"])
         sizes = {name: {"explicit_rate": med(r["per_second"] for r in m["explicit"]), "explicit_p99_ms": med(r["p99_ms"] for r in m["explicit"]),
-                        "best_rate": med(r["per_second"] for r in m["best"]), "best_p99_ms": med(r["p99_ms"] for r in m["best"])}
+                        "best_rate": med(r["per_second"] for r in m["best"]), "best_p99_ms": med(r["p99_ms"] for r in m["best"]),
+                        "first_read_ms": med(m["first_read_ms"])}
                  for name, m in measured.items() if m["explicit"]}
         results["map_size"] = sizes
     finally:
@@ -316,18 +426,23 @@ def report(results, args):
         print("\nAll:", json.dumps(results))
         return
     print(f"\nDate: {results['date']}; machine: {results['machine']}; medians of {args.runs}; {args.connections} keep-alive clients; "
-          f"pool of {POOL}; pgbench -M prepared -c {POOL} -j 2 with the server's session settings (it prepares each statement once per connection too).\n")
+          f"pool of {POOL}, {HOLD_STATEMENTS} hold statements at once; pgbench -M prepared -c {POOL} -j 2 with the server's session settings (it prepares each statement once per connection too).\n")
     g = results["generator"]
     print(f"Load generator ceiling: quorix-load {g['quorix_load_livez']:,.0f} req/s on GET /livez, wrk {g['wrk_livez']:,.0f} req/s.\n")
     print("| measurement | per second | p50 ms | p99 ms | non-201 |")
     print("|---|---:|---:|---:|---:|")
-    labels = {"hold": "quorix: 2-seat hold (HTTP)", "pgbench_hold": "pgbench: the same hold statement",
-              "pgbench_hold_unannounced": "pgbench: the same, without the announcement trigger",
+    k = t["pgbench_batch_pool"]["holds_per_statement"]
+    labels = {"hold": f"quorix: 2-seat hold (HTTP; {t['hold']['holds_per_statement']:.1f} holds a statement)",
+              "pgbench_hold": "pgbench: the one-hold statement", "pgbench_hold_unannounced": "pgbench: the same, without the announcement trigger",
+              "pgbench_batch_pool": f"pgbench: the batched statement, {k:.0f} holds each, {POOL} clients",
+              "pgbench_batch_statements": f"pgbench: the batched statement, {k:.0f} holds each, {HOLD_STATEMENTS} clients",
               "confirm": "quorix: hold + confirm (HTTP)", "pgbench_confirm": "pgbench: the same hold + confirm statements"}
     for kind, label in labels.items():
         r = t[kind]
         print(f"| {label} | {r['rate']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors'] if 'pgbench' not in kind else ''} |")
-    print(f"\n**Holds: quorix / pgbench = {t['hold']['rate'] / t['pgbench_hold']['rate']:.0%}**; "
+    batched = max(t["pgbench_batch_pool"]["rate"], t["pgbench_batch_statements"]["rate"])
+    print(f"\n**Holds: quorix / pgbench = {t['hold']['rate'] / t['pgbench_hold']['rate']:.0%}** against the one-hold statement, "
+          f"{t['hold']['rate'] / batched:.0%} against the batched one (its better client count); "
           f"**hold + confirm: {t['confirm']['rate'] / t['pgbench_confirm']['rate']:.0%}**; "
           f"announcing seat changes costs the statement {1 - t['pgbench_hold']['rate'] / t['pgbench_hold_unannounced']['rate']:.0%} of its rate.\n")
     print("| flash crowd (median run) | answered | winners | other statuses | p50 ms | p99 ms (runs) | statements / request | transactions / request |")
@@ -338,11 +453,11 @@ def report(results, args):
         print(f"| {c['clients']:,} clients, last 20 seats | {c['answered']:,} | {c['winners']} | {others} | {c['p50_ms']:.1f} | "
               f"{c['p99_ms']:.1f} ({runs}) | {c['statements_per_request']:.3f} | {c['transactions_per_request']:.3f} |")
     m = results["map_size"]
-    print("\n| map | explicit holds/s | p99 ms | best-available holds/s | p99 ms |")
-    print("|---|---:|---:|---:|---:|")
+    print("\n| map | explicit holds/s | p99 ms | best-available holds/s | p99 ms | an event's first GET /seats, ms (median) |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name in ("theatre", "stadium"):
         r = m[name]
-        print(f"| {name} | {r['explicit_rate']:,.0f} | {r['explicit_p99_ms']:.2f} | {r['best_rate']:,.0f} | {r['best_p99_ms']:.2f} |")
+        print(f"| {name} | {r['explicit_rate']:,.0f} | {r['explicit_p99_ms']:.2f} | {r['best_rate']:,.0f} | {r['best_p99_ms']:.2f} | {r['first_read_ms']:.0f} |")
     print(f"\nStadium / theatre: explicit {m['stadium']['explicit_rate'] / m['theatre']['explicit_rate']:.0%}, "
           f"best available {m['stadium']['best_rate'] / m['theatre']['best_rate']:.0%}.")
     print("\nAll:", json.dumps(results))

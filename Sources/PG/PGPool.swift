@@ -25,6 +25,7 @@ public final class PGPool {
     private struct Waiter {
         let id: UInt64
         let deadline: UInt64
+        let first: Bool
         let continuation: CheckedContinuation<Result<PGConnection, PGError>, Never>
     }
 
@@ -82,7 +83,11 @@ public final class PGPool {
         return try await connection.query(query)
     }
 
-    public func acquire() async throws(PGError) -> PGConnection {
+    /// A connection, at once when one is idle, else the oldest waiter's next. `first` waiters go
+    /// before every other kind (among themselves, oldest first): work whose outcome lets the
+    /// others be answered without a statement (a hold deciding seats that a crowd's reads and
+    /// refusals then know about) should not queue behind them.
+    public func acquire(first: Bool = false) async throws(PGError) -> PGConnection {
         guard !closed else { throw PGError(kind: .unavailable, message: "the pool is closed") }
         while let connection = idle.popLast() {
             if !connection.isBroken { return connection }
@@ -98,7 +103,12 @@ public final class PGPool {
         nextWaiterID += 1
         let deadline = EventLoop.shared.nowMilliseconds + configuration.acquireTimeoutMilliseconds
         let result = await withCheckedContinuation { continuation in
-            waiters.append(Waiter(id: id, deadline: deadline, continuation: continuation))
+            let waiter = Waiter(id: id, deadline: deadline, first: first, continuation: continuation)
+            if first, let later = waiters.firstIndex(where: { !$0.first }) {
+                waiters.insert(waiter, at: later)
+            } else {
+                waiters.append(waiter)
+            }
             armTimeouts()
         }
         return try result.get()

@@ -8,6 +8,7 @@ import Testing
         #expect(configuration.databaseURL == nil)
         #expect(configuration.dataDirectory == ".quorix")
         #expect(configuration.poolSize == 8)
+        #expect(configuration.effectiveHoldStatements == 2)
         #expect(configuration.liveSeatStatus && configuration.streamHeartbeatMilliseconds == 15_000)
     }
 
@@ -22,6 +23,9 @@ import Testing
         #expect(configuration.databaseURL == "postgresql://db/quorix")
         #expect(configuration.dataDirectory == "/var/lib/quorix")
         #expect(configuration.poolSize == 16)
+        #expect(configuration.effectiveHoldStatements == 4)
+        #expect(try Configuration.fromEnvironment(["QUORIX_DB_POOL_SIZE": "1"]).effectiveHoldStatements == 1)
+        #expect(try Configuration.fromEnvironment(["QUORIX_HOLD_STATEMENTS": "3"]).effectiveHoldStatements == 3)
     }
 
     @Test func listenAcceptsIPv6AndLocalhost() throws {
@@ -36,6 +40,7 @@ import Testing
         ["QUORIX_LISTEN": "8080"], ["QUORIX_LISTEN": "127.0.0.1:99999"], ["QUORIX_LISTEN": "example.com:80"],
         ["QUORIX_ADMIN_KEY": "short"], ["QUORIX_DB_POOL_SIZE": "0"], ["QUORIX_LOG_LEVEL": "loud"],
         ["QUORIX_HTTP_IDLE_TIMEOUT_MS": "soon"], ["QUORIX_LIVE_SEATS": "maybe"], ["QUORIX_STREAM_HEARTBEAT_MS": "0"],
+        ["QUORIX_HOLD_STATEMENTS": "0"], ["QUORIX_HOLD_STATEMENTS": "9"],
     ])
     func badSettingsSayWhatToFix(_ environment: [String: String]) {
         #expect { try Configuration.fromEnvironment(environment) } throws: { error in

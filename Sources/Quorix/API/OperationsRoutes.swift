@@ -27,6 +27,7 @@ enum OperationsRoutes {
             app.metrics.setPool(
                 inUse: app.pool.inUse, open: app.pool.openConnections,
                 waiting: app.pool.waiting, size: app.pool.configuration.size)
+            app.metrics.setHoldsWaiting(app.holds.waiting)
             app.metrics.setStatementsSent(PGConnection.statementsSent)
             app.metrics.setListenerStatements(app.live.listenerStatements)
             return HTTPResponse(

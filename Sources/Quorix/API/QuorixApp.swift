@@ -68,7 +68,13 @@ public final class QuorixApp: HTTPResponder {
             logger.warning("ANALYZE after creating an event failed; holds may plan badly until autovacuum analyzes",
                 metadata: ["error": "\(error.debugDescription)"])
         }
-        holds = HoldStore(pool: pool)
+        holds = HoldStore(pool: pool, concurrentStatements: configuration.effectiveHoldStatements)
+        let holdStatements = metrics.counter("quorix_hold_statements_total")
+        let holdsInStatements = metrics.counter("quorix_hold_statement_holds_total")
+        holds.onHoldStatement = { count in
+            holdStatements.increment()
+            holdsInStatements.increment(by: count)
+        }
         bookings = BookingStore(pool: pool)
         waitlist = WaitlistStore(pool: pool)
         sweeper = HoldSweeper(pool: pool, logger: logger)

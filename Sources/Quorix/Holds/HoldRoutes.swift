@@ -22,16 +22,17 @@ enum HoldRoutes {
                 token = secret
                 let mark = app.live.mark(eventID: event.id, seatIDs: seatIDs, index: index)
                 let outcome = try await app.holds.hold(
-                    eventID: event.id, seatIDs: seatIDs, customer: request.customer, apiKeyID: keyID,
-                    tokenHash: HoldToken.hash(secret), ttlSeconds: request.ttlSeconds, lifetimeSeconds: lifetime,
-                    knownTaken: { known.taken(seatIDs) })
-                switch outcome {
-                case .held:
-                    known.report(seatIDs)
-                    app.live.noteLocalChange(eventID: event.id, frees: false, mark: mark)
-                case .unavailable(let taken):
-                    known.report(taken)
-                }
+                    HoldStore.HoldAttempt(
+                        eventID: event.id, seatIDs: seatIDs, customer: request.customer, apiKeyID: keyID,
+                        tokenHash: HoldToken.hash(secret), ttlSeconds: request.ttlSeconds, lifetimeSeconds: lifetime),
+                    knownTaken: { known.taken(seatIDs) },
+                    report: { outcome in
+                        switch outcome {
+                        case .held: known.report(seatIDs)
+                        case .unavailable(let taken): known.report(taken)
+                        }
+                    })
+                if case .held = outcome { app.live.noteLocalChange(eventID: event.id, frees: false, mark: mark) }
                 return outcome
             }
             let hold: HoldRecord

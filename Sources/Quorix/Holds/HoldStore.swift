@@ -39,9 +39,21 @@ public enum HoldToken {
 @LoopActor
 public final class HoldStore {
     private let pool: PGPool
+    private var batcher: HoldBatcher!
 
-    public init(pool: PGPool) {
+    /// `concurrentStatements`: hold statements running at once (see `HoldBatcher`).
+    public init(pool: PGPool, concurrentStatements: Int) {
         self.pool = pool
+        batcher = HoldBatcher(pool: pool, store: self, concurrentStatements: concurrentStatements)
+    }
+
+    /// Holds queued for a statement.
+    public var waiting: Int { batcher.waiting }
+
+    /// Hears each hold statement with the number of holds in it (metrics: the mean batch size).
+    public var onHoldStatement: ((Int) -> Void)? {
+        get { batcher.onStatement }
+        set { batcher.onStatement = newValue }
     }
 
     /// A seat can be taken when it is free, or held by a hold whose time is up (no sale is lost to
@@ -59,41 +71,48 @@ public final class HoldStore {
         case unavailable(seatIDs: [Int])
     }
 
-    /// Takes every seat or none, in one statement: the hold row and the seat update run as
-    /// data-modifying CTEs, and `quorix_require` aborts the statement — and with it both writes —
-    /// unless every seat changed. No lock outlives the statement. A loser learns which seats were
-    /// not available from the same statement (the refusal names them), so losing costs one
+    /// One request's hold, as it waits for a statement.
+    struct HoldAttempt: Sendable {
+        let eventID: Int
+        let seatIDs: [Int]
+        let customer: String
+        let apiKeyID: String?
+        let tokenHash: [UInt8]
+        let ttlSeconds: Int
+        let lifetimeSeconds: Int
+    }
+
+    /// Takes every seat or none. Holds that wait for a connection at the same time go into one
+    /// statement together (see `HoldBatcher`); each is still all or nothing on its own.
+    ///
+    /// `knownTaken` is asked once a connection is free for this hold (after any wait, when more
+    /// may be known): seats it names are refused without a statement. `report` hears the outcome
+    /// before the caller resumes, so the holds queued behind it are judged knowing it.
+    func hold(
+        _ attempt: HoldAttempt, knownTaken: @escaping @LoopActor () -> [Int]? = { nil },
+        report: @escaping @LoopActor (HoldOutcome) -> Void = { _ in }
+    ) async throws -> HoldOutcome {
+        try await batcher.hold(attempt, knownTaken: knownTaken, report: report)
+    }
+
+    /// A hold alone, in one statement: the hold row and the seat update run as data-modifying
+    /// CTEs, and `quorix_require` aborts the statement — and with it both writes — unless every
+    /// seat changed. No lock outlives the statement. A loser learns which seats were not
+    /// available from the same statement (the refusal names them), so losing costs one
     /// statement and one rolled-back transaction.
     ///
     /// The hold commits without waiting for its WAL to reach disk (`synchronous_commit` off for
     /// this transaction only): a crash may forget holds of the last fraction of a second, which
     /// frees their seats, and never a booking: a confirm commits synchronously, which flushes the
     /// WAL up to it, its hold included.
-    ///
-    /// `knownTaken` is asked once a connection is free for this hold (after any wait in the
-    /// pool's queue, when more may be known): seats it names are refused without a statement.
-    public func hold(
-        eventID: Int, seatIDs: [Int], customer: String, apiKeyID: String?, tokenHash: [UInt8],
-        ttlSeconds: Int, lifetimeSeconds: Int, knownTaken: @LoopActor () -> [Int]? = { nil }
-    ) async throws -> HoldOutcome {
-        try await pool.withConnection { connection in
-            if let known = knownTaken() { return .unavailable(seatIDs: known) }
-            return try await hold(
-                on: connection, eventID: eventID, seatIDs: seatIDs, customer: customer, apiKeyID: apiKeyID, tokenHash: tokenHash,
-                ttlSeconds: ttlSeconds, lifetimeSeconds: lifetimeSeconds)
-        }
-    }
-
-    private func hold(
-        on connection: PGConnection, eventID: Int, seatIDs: [Int], customer: String, apiKeyID: String?, tokenHash: [UInt8],
-        ttlSeconds: Int, lifetimeSeconds: Int
-    ) async throws -> HoldOutcome {
+    func holdAlone(_ attempt: HoldAttempt, on connection: PGConnection) async throws -> HoldOutcome {
+        let eventID = attempt.eventID, seatIDs = attempt.seatIDs
         do {
             let result = try await connection.query("""
                 WITH hold AS (
                     INSERT INTO holds (event_id, token_hash, customer, api_key_id, seat_ids, expires_at, max_expires_at)
-                    VALUES (\(eventID), \(PGBytes(tokenHash)), \(customer), \(apiKeyID)::uuid, \(seatIDs)::bigint[],
-                            now() + \(ttlSeconds) * interval '1 second', now() + \(lifetimeSeconds) * interval '1 second')
+                    VALUES (\(eventID), \(PGBytes(attempt.tokenHash)), \(attempt.customer), \(attempt.apiKeyID)::uuid, \(seatIDs)::bigint[],
+                            now() + \(attempt.ttlSeconds) * interval '1 second', now() + \(attempt.lifetimeSeconds) * interval '1 second')
                     RETURNING id, created_at, expires_at
                 ), taken AS (
                     UPDATE event_seats es
@@ -111,12 +130,82 @@ public final class HoldStore {
                                              WHERE wanted NOT IN (SELECT seat_id FROM taken)) END)
                 """)
             guard let row = result.first else { throw PGError(kind: .decoding, message: "the hold statement returned no row") }
-            return .held(HoldRecord(
-                id: try row.int("id"), eventID: eventID, customer: customer, apiKeyID: apiKeyID, seatIDs: seatIDs,
-                status: "active", createdAt: try row.string("created_at"), expiresAt: try row.string("expires_at"), bookingID: nil))
+            return .held(try HoldStore.heldRecord(attempt, row))
         } catch let error as PGError where error.sqlState == "QX409" {
             return .unavailable(seatIDs: HoldStore.refusedSeatIDs(error.message))
         }
+    }
+
+    /// Several holds with no seat in common (of one event or several), in one statement and one
+    /// transaction: one commit and one announcement for all of them. The seats still available
+    /// are locked in (event, seat) order — the order the one-hold statement's index scan takes
+    /// them in, so the two cannot deadlock — a hold row is inserted for each request whose seats
+    /// are all among them, and only those seats change. A request with a seat not available gets
+    /// its refusal from the same rows. Commits asynchronously, like `holdAlone`.
+    func holdTogether(_ attempts: [HoldAttempt], on connection: PGConnection) async throws -> [HoldOutcome] {
+        var owners: [Int] = [], events: [Int] = [], seats: [Int] = []
+        for (n, attempt) in attempts.enumerated() {
+            owners += Array(repeating: n + 1, count: attempt.seatIDs.count)
+            events += Array(repeating: attempt.eventID, count: attempt.seatIDs.count)
+            seats += attempt.seatIDs
+        }
+        let result = try await connection.query("""
+            WITH wanted AS MATERIALIZED (
+                SELECT w.n, w.event_id, w.seat_id, w.ord
+                FROM unnest(\(owners)::int[], \(events)::bigint[], \(seats)::bigint[]) WITH ORDINALITY AS w(n, event_id, seat_id, ord)
+            ), available AS MATERIALIZED (
+                SELECT es.event_id, es.seat_id FROM wanted w
+                JOIN event_seats es ON es.event_id = w.event_id AND es.seat_id = w.seat_id
+                WHERE \(unsafeSQL: HoldStore.available)
+                ORDER BY es.event_id, es.seat_id
+                FOR UPDATE OF es
+            ), winner AS MATERIALIZED (
+                SELECT w.n, array_agg(w.seat_id ORDER BY w.ord) AS seat_ids FROM wanted w
+                GROUP BY w.n HAVING bool_and((w.event_id, w.seat_id) IN (SELECT event_id, seat_id FROM available))
+            ), request AS MATERIALIZED (
+                SELECT * FROM unnest(\(attempts.map(\.eventID))::bigint[], \(attempts.map { PGBytes($0.tokenHash) })::bytea[],
+                                     \(attempts.map(\.customer))::text[], \(attempts.map { $0.apiKeyID ?? "" })::text[],
+                                     \(attempts.map(\.ttlSeconds))::int[], \(attempts.map(\.lifetimeSeconds))::int[])
+                    WITH ORDINALITY AS r(event_id, token_hash, customer, api_key_id, ttl, lifetime, n)
+            ), hold AS (
+                INSERT INTO holds (event_id, token_hash, customer, api_key_id, seat_ids, expires_at, max_expires_at)
+                SELECT r.event_id, r.token_hash, r.customer, nullif(r.api_key_id, '')::uuid, winner.seat_ids,
+                       now() + r.ttl * interval '1 second', now() + r.lifetime * interval '1 second'
+                FROM request r JOIN winner ON winner.n = r.n
+                RETURNING id, event_id, token_hash, seat_ids, created_at, expires_at
+            ), taken AS (
+                UPDATE event_seats es SET status = 'held', hold_id = hold.id, version = nextval('seat_change_version')
+                FROM hold CROSS JOIN LATERAL unnest(hold.seat_ids) AS held(seat_id)
+                WHERE es.event_id = hold.event_id AND es.seat_id = held.seat_id
+                RETURNING es.seat_id
+            ), relaxed AS (
+                SELECT set_config('synchronous_commit', 'off', true)
+            )
+            SELECT r.n, hold.id, \(unsafeSQL: SQLTime.rfc3339("hold.created_at")) AS created_at,
+                   \(unsafeSQL: SQLTime.rfc3339("hold.expires_at")) AS expires_at,
+                   CASE WHEN hold.id IS NULL THEN (SELECT string_agg(w.seat_id::text, ',' ORDER BY w.ord) FROM wanted w
+                        WHERE w.n = r.n AND (w.event_id, w.seat_id) NOT IN (SELECT event_id, seat_id FROM available)) END AS refused
+            FROM request r LEFT JOIN hold ON hold.token_hash = r.token_hash, relaxed
+            WHERE quorix_require((SELECT count(*) FROM taken) = (SELECT coalesce(sum(cardinality(seat_ids)), 0) FROM hold),
+                                 'held seats changed under the statement')
+            ORDER BY r.n
+            """)
+        guard result.rows.count == attempts.count else {
+            throw PGError(kind: .decoding, message: "the batched hold statement returned \(result.rows.count) rows for \(attempts.count) holds")
+        }
+        return try zip(attempts, result.rows).map { attempt, row in
+            if try row.optionalInt("id") == nil {
+                return .unavailable(seatIDs: try row.string("refused").split(separator: ",").compactMap { Int($0) })
+            }
+            return .held(try HoldStore.heldRecord(attempt, row))
+        }
+    }
+
+    private static func heldRecord(_ attempt: HoldAttempt, _ row: PGRow) throws -> HoldRecord {
+        HoldRecord(
+            id: try row.int("id"), eventID: attempt.eventID, customer: attempt.customer, apiKeyID: attempt.apiKeyID,
+            seatIDs: attempt.seatIDs, status: "active", createdAt: try row.string("created_at"),
+            expiresAt: try row.string("expires_at"), bookingID: nil)
     }
 
     /// The seat ids a refused hold names: `seats_unavailable:12,13`.

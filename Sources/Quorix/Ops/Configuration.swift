@@ -7,6 +7,10 @@ public struct Configuration: Sendable {
     public var dataDirectory = ".quorix"
     public var adminKey: String?
     public var poolSize = 8
+    /// Hold statements running at once (`QUORIX_HOLD_STATEMENTS`); holds that arrive meanwhile
+    /// wait and go into the next statement together. Unset: a quarter of the pool, at least 2.
+    public var holdStatements: Int?
+    public var effectiveHoldStatements: Int { min(poolSize, holdStatements ?? max(2, poolSize / 4)) }
     public var idleTimeoutMilliseconds: UInt64 = 60_000
     public var requestTimeoutMilliseconds: UInt64 = 30_000
     public var drainTimeoutMilliseconds: UInt64 = 10_000
@@ -40,6 +44,9 @@ public struct Configuration: Sendable {
         if let key = environment["QUORIX_ADMIN_KEY"], !key.isEmpty { configuration.adminKey = key }
         if let size = environment["QUORIX_DB_POOL_SIZE"] {
             configuration.poolSize = try integer(size, name: "QUORIX_DB_POOL_SIZE", range: 1...256)
+        }
+        if let statements = environment["QUORIX_HOLD_STATEMENTS"] {
+            configuration.holdStatements = try integer(statements, name: "QUORIX_HOLD_STATEMENTS", range: 1...256)
         }
         if let idle = environment["QUORIX_HTTP_IDLE_TIMEOUT_MS"] {
             configuration.idleTimeoutMilliseconds = UInt64(try integer(idle, name: "QUORIX_HTTP_IDLE_TIMEOUT_MS", range: 10...3_600_000))
@@ -100,6 +107,9 @@ public struct Configuration: Sendable {
     public func validate() throws(Invalid) {
         if let adminKey, adminKey.count < 16 {
             throw Invalid(description: "QUORIX_ADMIN_KEY must be at least 16 characters; generate one with: openssl rand -hex 24")
+        }
+        if let holdStatements, holdStatements > poolSize {
+            throw Invalid(description: "QUORIX_HOLD_STATEMENTS (\(holdStatements)) must not exceed QUORIX_DB_POOL_SIZE (\(poolSize)): each statement needs a connection")
         }
     }
 

@@ -17,6 +17,7 @@ public final class ServerMetrics {
     private let poolOpen: CoreMetrics.Gauge
     private let poolWaiting: CoreMetrics.Gauge
     private let poolSize: CoreMetrics.Gauge
+    private let holdsWaiting: CoreMetrics.Gauge
     private let statements: CoreMetrics.Counter
     private let holdsExpired: CoreMetrics.Counter
     private let sweeperLag: Metrics.Timer
@@ -38,6 +39,7 @@ public final class ServerMetrics {
         poolOpen = CoreMetrics.Gauge(label: "quorix_db_pool_open", factory: factory)
         poolWaiting = CoreMetrics.Gauge(label: "quorix_db_pool_waiting", factory: factory)
         poolSize = CoreMetrics.Gauge(label: "quorix_db_pool_size", factory: factory)
+        holdsWaiting = CoreMetrics.Gauge(label: "quorix_holds_waiting", factory: factory)
         statements = CoreMetrics.Counter(label: "quorix_db_statements_total", factory: factory)
         holdsExpired = CoreMetrics.Counter(label: "quorix_holds_expired_total", factory: factory)
         sweeperLag = Metrics.Timer(label: "quorix_sweeper_lag_seconds", factory: factory)
@@ -72,6 +74,11 @@ public final class ServerMetrics {
         poolOpen.record(open)
         poolWaiting.record(waiting)
         poolSize.record(size)
+    }
+
+    /// Holds queued for a statement (see `HoldBatcher`).
+    public func setHoldsWaiting(_ count: Int) {
+        holdsWaiting.record(count)
     }
 
     public func setStreamClients(_ count: Int) {
