@@ -111,6 +111,36 @@ import Testing
         #expect(sent <= 10, "\(sent) statements for 52 reads")
     }
 
+    /// A snapshot loaded after seats changed reads their states and each held seat's expiry:
+    /// the second process, loading the event only now, refuses a held seat without a statement
+    /// (it would send one for a seat whose hold it believed expired) and frees it once its hold
+    /// runs out.
+    @Test func aSnapshotLoadedLaterKnowsHeldSeatsAndTheirExpiry() async throws {
+        let pair = try await Pair.start()
+        let id = try pair.first.newEvent(holdTTL: 600)
+        let held = try pair.first.requireHold(id, seats: [pair.labels[0], pair.labels[1]], customer: "early")
+        let shortLived = try pair.first.requireHold(id, seats: [pair.labels[2]], customer: "brief", ttl: 2)
+        _ = try pair.first.book(id, seats: [pair.labels[3]])
+        try pair.first.block(id, [pair.labels[4]])
+        let truth = try await Self.stored(pair.first, id)
+        let seen = try await Self.waitUntilCurrent(pair.second, id, version: truth.version)
+        #expect(seen.statuses == truth.statuses)
+        #expect(seen.statuses[pair.labels[0]] == "held" && seen.statuses[pair.labels[3]] == "booked" && seen.statuses[pair.labels[4]] == "blocked")
+
+        let before = try HoldBatchTests.metric(pair.second.server, "quorix_hold_statement_holds_total")
+        let refused = try pair.second.hold(id, seats: [pair.labels[0], pair.labels[1]], customer: "late")
+        expectError(refused, status: 409, code: "seats_unavailable")
+        #expect(Set(errorSeats(refused) ?? []) == [pair.labels[0], pair.labels[1]])
+        #expect(try HoldBatchTests.metric(pair.second.server, "quorix_hold_statement_holds_total") == before, "the refusal should come from the snapshot")
+        #expect(try pair.first.getHold(held.token).status == 200)
+
+        // Past the short hold's expiry the snapshot lets the seat go to the database, which takes it.
+        try await Task.sleep(for: .milliseconds(2_300))
+        let taken = try pair.second.hold(id, seats: [shortLived.seats[0]], customer: "after expiry")
+        #expect(taken.status == 201, "\(taken)")
+        try await pair.first.expectConsistent(id)
+    }
+
     /// The changes of a stream applied to its opening snapshot give `statuses`; every version
     /// rises; returns the versions seen.
     static func replay(_ messages: [SSEMessage], onto start: [String: String]) throws -> (statuses: [String: String], versions: [Int]) {
