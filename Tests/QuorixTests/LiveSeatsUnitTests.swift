@@ -49,6 +49,27 @@ import Testing
         #expect(snapshot.statuses().map(\.status) == ["booked", "held", "free"])
     }
 
+    /// A release's mark comes from the versions its statement set: the hold's announcement, still
+    /// on its way when the release commits, must not settle it.
+    @Test @LoopActor
+    func aMarkFromTheDatabaseVersionsIsNotMetByAnOlderChange() throws {
+        let snapshot = EventSeatSnapshot(eventID: 1, index: Self.index)
+        snapshot.apply([SeatChange(seatID: 10, state: .free, version: 4), SeatChange(seatID: 11, state: .free, version: 4)])
+        let release = try #require(LiveSeats.SeatMark.after(
+            eventID: 1, changed: [SeatVersion(seatID: 10, version: 9), SeatVersion(seatID: 11, version: 10)]))
+        // What a mark read from the snapshot now would have been: met by the hold's announcement.
+        let readBack = LiveSeats.SeatMark(eventID: 1, versions: [(10, 4), (11, 4)])
+        snapshot.apply([SeatChange(seatID: 10, state: .held, version: 6, expiresAtMilliseconds: 9_000),
+                        SeatChange(seatID: 11, state: .held, version: 7, expiresAtMilliseconds: 9_000)])
+        #expect(snapshot.shows(readBack))
+        #expect(!snapshot.shows(release))
+        snapshot.apply([SeatChange(seatID: 10, state: .free, version: 9)])
+        #expect(!snapshot.shows(release), "one seat of two")
+        snapshot.apply([SeatChange(seatID: 11, state: .held, version: 12, expiresAtMilliseconds: 9_000)])
+        #expect(snapshot.shows(release), "a later change (a waitlist offer) shows it too")
+        #expect(LiveSeats.SeatMark.after(eventID: 1, changed: []) == nil)
+    }
+
     @Test @LoopActor
     func takenMeansBookedBlockedOrHeldByAStandingHold() {
         let snapshot = EventSeatSnapshot(eventID: 1, index: Self.index)

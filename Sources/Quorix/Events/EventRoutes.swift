@@ -49,10 +49,11 @@ enum EventRoutes {
                 body.rejectUnknown(["seats"])
                 try body.throwIfProblems()
                 let seatIDs = try SeatSelection.resolve(labels, in: index, path: "seats")
-                let mark = app.live.mark(eventID: event.id, seatIDs: seatIDs, index: index)
+                // Starts the snapshot's load if there is none, so that the next change finds it.
+                _ = app.live.currentSnapshot(eventID: event.id, index: index)
                 switch try await app.events.change(change, eventID: event.id, seatIDs: seatIDs) {
-                case .changed(let version):
-                    app.live.noteLocalChange(eventID: event.id, frees: change == .unblock, mark: mark)
+                case .changed(let version, let changed):
+                    app.live.noteLocalChange(eventID: event.id, frees: change == .unblock, mark: app.live.mark(eventID: event.id, changed: changed))
                     return .json(.object([("event_id", .int(event.id)), ("version", .int(Int(version))), ("seats", .array(labels.map { .string($0) }))]))
                 case .refused(let refusedIDs):
                     let refusedLabels = refusedIDs.compactMap { index.labelsBySeatID[$0] }

@@ -215,7 +215,8 @@ public final class EventStore {
     }
 
     public enum ChangeOutcome: Sendable {
-        case changed(version: Int64)
+        /// The event's version after it, and the versions the change gave the seats.
+        case changed(version: Int64, seats: [SeatVersion])
         /// Nothing changed: these seats were not in the state the change needs.
         case refused(seatIDs: [Int])
     }
@@ -228,14 +229,14 @@ public final class EventStore {
                 let changed = try await connection.query("""
                     UPDATE event_seats SET status = \(change.to), version = nextval('seat_change_version')
                     WHERE event_id = \(eventID) AND seat_id = ANY(\(seatIDs)::bigint[]) AND status = \(change.from)
-                    RETURNING seat_id
+                    RETURNING seat_id, version
                     """)
                 if changed.count < seatIDs.count {
                     let flipped = Set(try changed.rows.map { try $0.int("seat_id") })
                     throw Refusal(seatIDs: seatIDs.filter { !flipped.contains($0) })
                 }
                 if change == .unblock { try await WaitlistStore.promote(eventID: eventID, on: connection) }
-                return .changed(version: try await version(eventID: eventID, on: connection))
+                return .changed(version: try await version(eventID: eventID, on: connection), seats: try SeatVersion.from(changed))
             }
         } catch let refusal as Refusal {
             return .refused(seatIDs: refusal.seatIDs)

@@ -55,7 +55,8 @@ public final class BookingStore {
 
     public enum ConfirmOutcome: Sendable {
         /// `created` is false when the hold had been confirmed before (same booking again).
-        case confirmed(BookingRecord, created: Bool)
+        /// `booked`: the versions the confirm gave the seats (none when it was confirmed before).
+        case confirmed(BookingRecord, created: Bool, booked: [SeatVersion])
         case notFound
         case notActive(status: String)
         case expired
@@ -96,7 +97,7 @@ public final class BookingStore {
                     """).first?.int("id")
             }
             if let existingBookingID, let booking = try await BookingStore.booking(eventID: eventID, id: existingBookingID, on: connection) {
-                return .confirmed(booking, created: false)
+                return .confirmed(booking, created: false, booked: [])
             }
             let status = try hold.string("status")
             // Released by the sweeper: expired, whether or not a request saw it first.
@@ -138,10 +139,11 @@ public final class BookingStore {
                 FROM event_seats es JOIN events ev ON ev.id = es.event_id
                 WHERE es.event_id = \(eventID) AND es.seat_id = ANY(\(seatIDs)::bigint[])
                 """)
-            try await connection.query("""
+            let booked = try await connection.query("""
                 UPDATE event_seats SET status = 'booked', booking_id = \(bookingID), hold_id = NULL,
                        version = nextval('seat_change_version')
                 WHERE event_id = \(eventID) AND seat_id = ANY(\(seatIDs)::bigint[])
+                RETURNING seat_id, version
                 """)
             try await connection.query("UPDATE holds SET status = 'confirmed' WHERE event_id = \(eventID) AND id = \(holdID)")
             try await connection.query("""
@@ -151,7 +153,7 @@ public final class BookingStore {
             guard let booking = try await BookingStore.booking(eventID: eventID, id: bookingID, on: connection) else {
                 throw PGError(kind: .decoding, message: "booking \(bookingID) vanished inside its transaction")
             }
-            return .confirmed(booking, created: true)
+            return .confirmed(booking, created: true, booked: try SeatVersion.from(booked))
         }
     }
 
@@ -172,7 +174,8 @@ public final class BookingStore {
     }
 
     public enum CancelOutcome: Sendable {
-        case cancelled(BookingRecord)
+        /// With the versions the cancel gave the seats it freed.
+        case cancelled(BookingRecord, freed: [SeatVersion])
         case notFound
         case alreadyCancelled
         /// Seats named that are not (or no longer) in the booking.
@@ -195,9 +198,10 @@ public final class BookingStore {
                 UPDATE seat_bookings SET cancelled_at = now()
                 WHERE event_id = \(eventID) AND booking_id = \(id) AND seat_id = ANY(\(seatIDs)::bigint[]) AND cancelled_at IS NULL
                 """)
-            try await connection.query("""
+            let freed = try await connection.query("""
                 UPDATE event_seats SET status = 'free', booking_id = NULL, version = nextval('seat_change_version')
                 WHERE event_id = \(eventID) AND seat_id = ANY(\(seatIDs)::bigint[]) AND booking_id = \(id)
+                RETURNING seat_id, version
                 """)
             try await WaitlistStore.promote(eventID: eventID, on: connection)
             let status = seatIDs.count == active.count ? "cancelled" : "partially_cancelled"
@@ -205,7 +209,7 @@ public final class BookingStore {
                 UPDATE bookings SET status = \(status), updated_at = now() WHERE event_id = \(eventID) AND id = \(id)
                 """)
             guard let updated = try await BookingStore.booking(eventID: eventID, id: id, on: connection) else { return .notFound }
-            return .cancelled(updated)
+            return .cancelled(updated, freed: try SeatVersion.from(freed))
         }
     }
 }

@@ -76,8 +76,8 @@ enum HoldRoutes {
 
         app.add("DELETE", "/v1/holds/{token}", access: .roles([.client])) { [unowned app] context in
             switch try await app.holds.release(token: context.parameter("token")) {
-            case .done(let hold):
-                app.live.noteLocalChange(eventID: hold.eventID, frees: true, mark: app.live.mark(eventID: hold.eventID, seatIDs: hold.seatIDs))
+            case .done(let hold, let freed):
+                app.live.noteLocalChange(eventID: hold.eventID, frees: true, mark: app.live.mark(eventID: hold.eventID, changed: freed))
                 app.metrics.counter("quorix_holds_released_total").increment()
                 return HTTPResponse(status: 204)
             case let other:
@@ -92,10 +92,10 @@ enum HoldRoutes {
             }
             let token = context.parameter("token")
             switch try await app.bookings.confirm(token: token, apiKeyID: context.principal?.keyID, idempotencyKey: key) {
-            case .confirmed(let booking, let created):
+            case .confirmed(let booking, let created, let booked):
                 if created {
                     app.metrics.counter("quorix_holds_confirmed_total").increment()
-                    app.live.noteLocalChange(eventID: booking.eventID, frees: false, mark: app.live.mark(eventID: booking.eventID, seatIDs: booking.seatIDs))
+                    app.live.noteLocalChange(eventID: booking.eventID, frees: false, mark: app.live.mark(eventID: booking.eventID, changed: booked))
                 }
                 let index = try await app.seatMaps.index(seatmapID: try await seatmapID(ofEvent: booking.eventID, app))
                 return .json(status: created ? 201 : 200, BookingJSON.render(booking, index: index))
@@ -149,9 +149,8 @@ enum HoldRoutes {
                 if let labels { seatIDs = try SeatSelection.resolve(labels, in: index, path: "seats") }
             }
             switch try await app.bookings.cancel(id: id, seatIDs: seatIDs, onlyFor: context.principal?.keyID, isAdmin: context.principal?.role == .admin) {
-            case .cancelled(let updated):
-                app.live.noteLocalChange(
-                    eventID: updated.eventID, frees: true, mark: app.live.mark(eventID: updated.eventID, seatIDs: updated.cancelledSeatIDs))
+            case .cancelled(let updated, let freed):
+                app.live.noteLocalChange(eventID: updated.eventID, frees: true, mark: app.live.mark(eventID: updated.eventID, changed: freed))
                 return .json(BookingJSON.render(updated, index: index))
             case .notFound: throw APIError.notFound("There is no booking \(id).")
             case .alreadyCancelled:
@@ -182,7 +181,7 @@ enum HoldRoutes {
 
     static func respond(to outcome: HoldStore.ChangeOutcome, _ app: QuorixApp) async throws -> HTTPResponse {
         switch outcome {
-        case .done(let hold):
+        case .done(let hold, _):
             let index = try await app.seatMaps.index(seatmapID: try await seatmapID(ofEvent: hold.eventID, app))
             return .json(HoldJSON.render(hold, index: index, token: nil))
         case .notFound: throw APIError.notFound("There is no such hold.")

@@ -296,7 +296,8 @@ public final class HoldStore {
     }
 
     public enum ChangeOutcome: Sendable {
-        case done(HoldRecord)
+        /// With the versions the change gave the seats it freed (a release).
+        case done(HoldRecord, freed: [SeatVersion])
         case notFound
         case notActive(status: String)
         case expired
@@ -313,7 +314,7 @@ public final class HoldStore {
               AND h.expires_at > now() AND now() + \(ttlSeconds) * interval '1 second' <= h.max_expires_at
             RETURNING \(unsafeSQL: HoldStore.holdColumns)
             """)
-        if let row = result.first { return .done(try HoldStore.record(row)) }
+        if let row = result.first { return .done(try HoldStore.record(row), freed: []) }
         guard let hold = try await find(token: token) else { return .notFound }
         switch hold.status {
         case "active": return .beyondLimit
@@ -338,18 +339,20 @@ public final class HoldStore {
             case "expired": return .expired
             default: return .notActive(status: hold.status)
             }
-            try await HoldStore.releaseLocked(eventID: eventID, holdID: hold.id, seatIDs: hold.seatIDs, on: connection)
-            return .done(hold)
+            let freed = try await HoldStore.releaseLocked(eventID: eventID, holdID: hold.id, seatIDs: hold.seatIDs, on: connection)
+            return .done(hold, freed: freed)
         }
     }
 
     /// Inside the caller's transaction, which has locked the active hold: frees the seats still
     /// held by it, marks it released, lets its waitlist entry go if it was an offer, and offers
     /// the freed seats to the waitlist. Shared by release and by leaving the waitlist.
-    static func releaseLocked(eventID: Int, holdID: Int, seatIDs: [Int], on connection: PGConnection) async throws {
-        try await connection.query("""
+    @discardableResult
+    static func releaseLocked(eventID: Int, holdID: Int, seatIDs: [Int], on connection: PGConnection) async throws -> [SeatVersion] {
+        let freed = try await connection.query("""
             UPDATE event_seats SET status = 'free', hold_id = NULL, version = nextval('seat_change_version')
             WHERE event_id = \(eventID) AND seat_id = ANY(\(seatIDs)::bigint[]) AND hold_id = \(holdID) AND status = 'held'
+            RETURNING seat_id, version
             """)
         try await connection.query("""
             UPDATE holds SET status = 'released', released_at = now() WHERE event_id = \(eventID) AND id = \(holdID)
@@ -359,5 +362,6 @@ public final class HoldStore {
             WHERE event_id = \(eventID) AND offer_hold_id = \(holdID) AND status = 'offered'
             """)
         try await WaitlistStore.promote(eventID: eventID, on: connection)
+        return try SeatVersion.from(freed)
     }
 }

@@ -4,6 +4,16 @@ public import Logging
 public import Loop
 public import PG
 
+/// A seat's version as a statement that changed it set it.
+public struct SeatVersion: Sendable, Equatable {
+    public let seatID: Int
+    public let version: Int64
+
+    static func from(_ result: PGResult) throws -> [SeatVersion] {
+        try result.rows.map { SeatVersion(seatID: try $0.int("seat_id"), version: Int64(try $0.int("version"))) }
+    }
+}
+
 /// Live seat status: a `LISTEN quorix_seats` connection keeps an in-memory snapshot of each
 /// active event's seats current, from which `GET .../seats` is served, holds on seats known to
 /// be taken are refused at once, and stream clients are sent every change.
@@ -339,6 +349,19 @@ public final class LiveSeats {
     struct SeatMark {
         let eventID: Int
         let versions: [(seatID: Int, version: Int64)]
+
+        /// A mark for a change already committed, from the versions its statement gave the
+        /// seats: shown once the snapshot has each seat at that version or later. A mark read
+        /// from the snapshot after the fact could be met by an older change whose announcement
+        /// is still on its way (a hold's, just before its release), settling the release early.
+        static func after(eventID: Int, changed: [SeatVersion]) -> SeatMark? {
+            guard !changed.isEmpty else { return nil }
+            return SeatMark(eventID: eventID, versions: changed.map { ($0.seatID, $0.version - 1) })
+        }
+    }
+
+    func mark(eventID: Int, changed: [SeatVersion]) -> SeatMark? {
+        SeatMark.after(eventID: eventID, changed: changed)
     }
 
     struct PendingChange {
