@@ -152,17 +152,20 @@ final class HoldBatcher {
         do {
             let outcomes = try await store.holdTogether(batch.map(\.attempt), on: connection)
             for (queued, outcome) in zip(batch, outcomes) { queued.finish(.success(outcome)) }
-        } catch {
-            // A deadlock or another failure of the shared statement is no answer for each hold:
-            // each is tried alone, on the same connection if it is still usable.
+        } catch let error as PGError where error.sqlState != nil && !connection.isBroken {
+            // The database refused the shared statement (a deadlock with something else), which
+            // rolled it back: no answer for each hold, so each is tried alone.
             for queued in batch {
                 do {
-                    guard !connection.isBroken else { throw error }
                     queued.finish(.success(try await store.holdAlone(queued.attempt, on: connection)))
                 } catch {
                     queued.finish(.failure(error))
                 }
             }
+        } catch {
+            // A lost connection or an unreadable answer: the statement may have committed, and a
+            // retry would then refuse its own holds; each request gets the error.
+            for queued in batch { queued.finish(.failure(error)) }
         }
     }
 }

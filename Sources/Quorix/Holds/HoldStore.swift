@@ -347,7 +347,6 @@ public final class HoldStore {
     /// Inside the caller's transaction, which has locked the active hold: frees the seats still
     /// held by it, marks it released, lets its waitlist entry go if it was an offer, and offers
     /// the freed seats to the waitlist. Shared by release and by leaving the waitlist.
-    @discardableResult
     static func releaseLocked(eventID: Int, holdID: Int, seatIDs: [Int], on connection: PGConnection) async throws -> [SeatVersion] {
         let freed = try await connection.query("""
             UPDATE event_seats SET status = 'free', hold_id = NULL, version = nextval('seat_change_version')

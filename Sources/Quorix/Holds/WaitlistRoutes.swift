@@ -36,8 +36,9 @@ enum WaitlistRoutes {
         app.add("DELETE", "/v1/waitlist/{entry_id}", access: .roles([.client])) { [unowned app] context in
             let id = try context.resourceID("entry_id", kind: "waitlist entry")
             switch try await app.waitlist.leave(id: id, apiKeyID: context.principal?.keyID, isAdmin: context.principal?.role == .admin) {
-            case .left(let eventID):
-                app.live.noteLocalChange(eventID: eventID, frees: true)
+            case .left(let eventID, let freed):
+                // Leaving without an offer changes no seat.
+                if !freed.isEmpty { app.live.noteLocalChange(eventID: eventID, frees: true, mark: app.live.mark(eventID: eventID, changed: freed)) }
                 return HTTPResponse(status: 204)
             case .notFound:
                 throw APIError.notFound("There is no waitlist entry \(id).")

@@ -71,7 +71,8 @@ public final class WaitlistStore {
     }
 
     public enum LeaveOutcome: Sendable {
-        case left(eventID: Int)
+        /// `freed`: the versions the release of a standing offer gave its seats (none without one).
+        case left(eventID: Int, freed: [SeatVersion])
         case notFound
         /// Already converted, expired or left.
         case over(status: String)
@@ -93,17 +94,18 @@ public final class WaitlistStore {
             try await connection.query("""
                 UPDATE waitlist_entries SET status = 'left', offer_token = NULL, updated_at = now() WHERE event_id = \(eventID) AND id = \(id)
                 """)
+            var freed: [SeatVersion] = []
             if status == "offered", let holdID = try row.optionalInt("offer_hold_id") {
                 let offer = try await connection.query("""
                     SELECT array_to_string(seat_ids, ',') AS seat_ids FROM holds
                     WHERE event_id = \(eventID) AND id = \(holdID) AND status = 'active' FOR UPDATE
                     """)
                 if let seats = try offer.first?.string("seat_ids") {
-                    try await HoldStore.releaseLocked(
+                    freed = try await HoldStore.releaseLocked(
                         eventID: eventID, holdID: holdID, seatIDs: seats.split(separator: ",").compactMap { Int($0) }, on: connection)
                 }
             }
-            return .left(eventID: eventID)
+            return .left(eventID: eventID, freed: freed)
         }
     }
 }

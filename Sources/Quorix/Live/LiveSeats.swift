@@ -345,7 +345,7 @@ public final class LiveSeats {
 
     // MARK: - Reading one's own changes
 
-    /// Seats about to be changed, with the versions the snapshot has for them now.
+    /// Seats of a change, with versions each must pass for the snapshot to show the change.
     struct SeatMark {
         let eventID: Int
         let versions: [(seatID: Int, version: Int64)]
@@ -369,13 +369,12 @@ public final class LiveSeats {
         let notedAt: UInt64
     }
 
-    /// A mark for a change about to be sent, or (for a change that freed seats) just made: the
-    /// latter can only be too cautious, waiting for a newer change or `settleMilliseconds` when
-    /// the announcement came first. Nil without a current snapshot; given `index`, its load
-    /// starts, so that the next change finds it.
-    func mark(eventID: Int, seatIDs: [Int], index: SeatMapIndex? = nil) -> SeatMark? {
-        let current = index.map { currentSnapshot(eventID: eventID, index: $0) } ?? snapshots[eventID]
-        guard let snapshot = current, snapshot.isCurrent else { return nil }
+    /// A mark for a hold about to be sent, from the versions the snapshot has now (the hold
+    /// statement does not return versions; an older announcement still on its way can meet this
+    /// mark, which lets this process's readers go on early but never makes a refusal wrong, as
+    /// a hold takes seats). Nil without a current snapshot, whose load then starts.
+    func mark(eventID: Int, seatIDs: [Int], index: SeatMapIndex) -> SeatMark? {
+        guard let snapshot = currentSnapshot(eventID: eventID, index: index) else { return nil }
         return SeatMark(eventID: eventID, versions: seatIDs.map { ($0, snapshot.version(ofSeat: $0)) })
     }
 
