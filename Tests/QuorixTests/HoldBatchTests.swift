@@ -54,13 +54,10 @@ import Testing
         let statementsBefore = try Self.metric(server, "quorix_hold_statements_total")
         let holdsBefore = try Self.metric(server, "quorix_hold_statement_holds_total")
 
-        let locker = try await TestDatabase.connect(server.databaseConninfo)
-        try await TestDatabase.execute("""
-            BEGIN; SELECT 1 FROM event_seats es JOIN seats s ON s.id = es.seat_id
+        let answers = try await answersAfterLock(server.databaseConninfo, """
+            SELECT 1 FROM event_seats es JOIN seats s ON s.id = es.seat_id
             WHERE es.event_id = \(id) AND s.label = 'STALLS-A-1' FOR UPDATE
-            """, on: locker)
-        let clients: [HTTPTestClient]
-        do {
+            """) {
             func send(_ seats: [String], _ customer: String, event: Int? = nil) throws -> HTTPTestClient {
                 let client = try server.client(timeout: .seconds(20))
                 try client.sendRequest(
@@ -70,22 +67,13 @@ import Testing
             }
             let stuck = try send(["STALLS-A-1"], "stuck")
             try await ShutdownTests.waitForLockWaiter(server.databaseConninfo)
-            clients = [
+            let clients = [
                 stuck, try send(["STALLS-A-3", "STALLS-A-4"], "first"), try send(["STALLS-A-5", "STALLS-A-6"], "loser"),
                 try send(["STALLS-A-7", "STALLS-A-8"], "third"), try send(["STALLS-A-3", "STALLS-A-4"], "elsewhere", event: otherEvent),
                 try send(["STALLS-A-3", "STALLS-A-9"], "overlapping"),
             ]
             try await Self.waitForMetric(server, "quorix_holds_waiting", toBe: 5)
-        } catch {
-            _ = try? await TestDatabase.execute("ROLLBACK", on: locker)
-            await TestDatabase.close(locker)
-            throw error
-        }
-        try await TestDatabase.execute("COMMIT", on: locker)
-        await TestDatabase.close(locker)
-        let answers = try clients.map { client in
-            defer { client.close() }
-            return try client.readResponse()
+            return clients
         }
         #expect([0, 1, 3, 4].allSatisfy { answers[$0].status == 201 }, "\(answers)")
         #expect(try sale.parseHold(answers[1]).seats == ["STALLS-A-3", "STALLS-A-4"])

@@ -386,3 +386,26 @@ func expectValidation(
 func errorSeats(_ response: HTTPTestResponse) -> [String]? {
     (try? response.json())?["error"]?["seats"]?.catalogArray?.compactMap(\.catalogString)
 }
+
+/// Runs `whileLocked` inside a transaction that `lockSQL` (after `BEGIN`) opened on a connection
+/// of its own, then commits (rolls back if it threw) and reads each client's answer.
+func answersAfterLock(
+    _ conninfo: String, _ lockSQL: String, whileLocked: () async throws -> [HTTPTestClient]
+) async throws -> [HTTPTestResponse] {
+    let locker = try await TestDatabase.connect(conninfo)
+    try await TestDatabase.execute("BEGIN; " + lockSQL, on: locker)
+    let clients: [HTTPTestClient]
+    do {
+        clients = try await whileLocked()
+    } catch {
+        _ = try? await TestDatabase.execute("ROLLBACK", on: locker)
+        await TestDatabase.close(locker)
+        throw error
+    }
+    try await TestDatabase.execute("COMMIT", on: locker)
+    await TestDatabase.close(locker)
+    return try clients.map { client in
+        defer { client.close() }
+        return try client.readResponse()
+    }
+}

@@ -5,14 +5,16 @@ import Crypto
 /// API keys: created with a role, shown once, stored as SHA-256 hashes.
 ///
 /// Authenticating every request against the database would add a round trip to each hold, so
-/// keys found are remembered for a short while; the configured admin key never touches the
-/// database.
+/// keys found are remembered for 30 seconds (a revoked key may work that long), and requests
+/// that miss together share one lookup: when sales open, or when a key's entry has just run out
+/// under load, a thousand requests with the same key must not each ask the database. The
+/// configured admin key never touches the database.
 @LoopActor
 public final class APIKeyStore {
     private let pool: PGPool
     private let adminKeyHash: [UInt8]?
-    private var cache: [[UInt8]: (principal: Principal, until: UInt64)] = [:]
-    private let cacheMilliseconds: UInt64 = 30_000
+    /// Found keys only: an unknown key is looked up again next time (it may be created a moment later).
+    private let found = CoalescingCache<[UInt8], Principal>(maxAgeMilliseconds: 30_000)
 
     public init(pool: PGPool, adminKey: String?) {
         self.pool = pool
@@ -29,19 +31,19 @@ public final class APIKeyStore {
         if let adminKeyHash, constantTimeEqual(hashed, adminKeyHash) {
             return Principal(keyID: nil, role: .admin, name: "QUORIX_ADMIN_KEY")
         }
-        let now = EventLoop.shared.nowMilliseconds
-        if let cached = cache[hashed], cached.until > now { return cached.principal }
-        let result = try await pool.query("""
-            SELECT id, role, name FROM api_keys WHERE key_hash = \(PGBytes(hashed)) AND revoked_at IS NULL
-            """)
-        guard let row = result.first, let role = Principal.Role(rawValue: try row.string("role")) else {
-            cache.removeValue(forKey: hashed)
-            return nil
+        do {
+            return try await found.value(for: hashed) { [pool] in
+                let result = try await pool.query("""
+                    SELECT id, role, name FROM api_keys WHERE key_hash = \(PGBytes(hashed)) AND revoked_at IS NULL
+                    """)
+                guard let row = result.first, let role = Principal.Role(rawValue: try row.string("role")) else { return nil }
+                return Principal(keyID: try row.string("id"), role: role, name: try row.string("name"))
+            }
+        } catch let error as PGError {
+            throw error
+        } catch {
+            throw PGError(kind: .decoding, message: "the API key lookup failed: \(error)")
         }
-        let principal = Principal(keyID: try row.string("id"), role: role, name: try row.string("name"))
-        if cache.count > 10_000 { cache.removeAll() }
-        cache[hashed] = (principal, now + cacheMilliseconds)
-        return principal
     }
 
     public struct CreatedKey: Sendable {

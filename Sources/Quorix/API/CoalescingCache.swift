@@ -2,7 +2,8 @@ public import Loop
 
 /// Values loaded from the database and kept for a while, with concurrent misses coalesced: when
 /// sales open, 64 requests for one event must not each load it (a stadium's seat index is
-/// 60,000 rows).
+/// 60,000 rows). With `keepsValues` false it only coalesces: callers that arrive while a load
+/// is in flight share it, and the next caller loads afresh.
 @LoopActor
 public final class CoalescingCache<Key: Hashable & Sendable, Value: Sendable> {
     private struct Entry {
@@ -14,10 +15,14 @@ public final class CoalescingCache<Key: Hashable & Sendable, Value: Sendable> {
     private var loading: [Key: [CheckedContinuation<Result<Value?, any Error>, Never>]] = [:]
     /// nil: kept until invalidated (immutable values such as seat maps).
     private let maxAgeMilliseconds: UInt64?
+    private let keepsValues: Bool
     private let now: @LoopActor () -> UInt64
 
-    public init(maxAgeMilliseconds: UInt64?, now: @escaping @LoopActor () -> UInt64 = { EventLoop.shared.nowMilliseconds }) {
+    public init(
+        maxAgeMilliseconds: UInt64?, keepsValues: Bool = true, now: @escaping @LoopActor () -> UInt64 = { EventLoop.shared.nowMilliseconds }
+    ) {
         self.maxAgeMilliseconds = maxAgeMilliseconds
+        self.keepsValues = keepsValues
         self.now = now
     }
 
@@ -37,7 +42,7 @@ public final class CoalescingCache<Key: Hashable & Sendable, Value: Sendable> {
         } catch {
             outcome = .failure(error)
         }
-        if case .success(let value?) = outcome { entries[key] = Entry(value: value, loadedAtMilliseconds: now()) }
+        if keepsValues, case .success(let value?) = outcome { entries[key] = Entry(value: value, loadedAtMilliseconds: now()) }
         for waiter in loading.removeValue(forKey: key) ?? [] { waiter.resume(returning: outcome) }
         return try outcome.get()
     }

@@ -52,8 +52,15 @@ final class HoldBatcher {
     private var queue: [Queued] = []
     private var drainers = 0
     private let maxDrainers: Int
+    /// The seats of the holds queued or in a statement, with how many want each.
+    private var pendingSeats: [EventSeat: Int] = [:]
     var onStatement: ((Int) -> Void)?
     var waiting: Int { queue.count }
+
+    /// Whether a hold waiting here or in a statement wants any of these seats.
+    func isPending(eventID: Int, seatIDs: [Int]) -> Bool {
+        !pendingSeats.isEmpty && seatIDs.contains { pendingSeats[EventSeat(eventID: eventID, seatID: $0)] != nil }
+    }
 
     init(pool: PGPool, store: HoldStore, concurrentStatements: Int) {
         self.pool = pool
@@ -67,6 +74,13 @@ final class HoldBatcher {
     ) async throws -> HoldStore.HoldOutcome {
         let queued = Queued(attempt: attempt, knownTaken: knownTaken, report: report)
         queue.append(queued)
+        for seatID in attempt.seatIDs { pendingSeats[EventSeat(eventID: attempt.eventID, seatID: seatID), default: 0] += 1 }
+        defer {
+            for seatID in attempt.seatIDs {
+                let seat = EventSeat(eventID: attempt.eventID, seatID: seatID)
+                if let count = pendingSeats[seat], count > 1 { pendingSeats[seat] = count - 1 } else { pendingSeats.removeValue(forKey: seat) }
+            }
+        }
         // A drainer per statement allowed to run at once.
         if drainers < maxDrainers {
             drainers += 1

@@ -159,23 +159,23 @@ enum BestAvailable {
     /// a page or two of seats whatever the map's size.
     @LoopActor
     static func adjacentCandidates(
-        _ request: Request, event: Event, index: SeatMapIndex, store: HoldStore, knownNone: @escaping @LoopActor () -> Bool
+        _ filter: BestAvailableFilter, event: Event, index: SeatMapIndex, store: HoldStore, known: KnownSeats
     ) async throws -> [[Int]] {
         var from: (rank: Int, rowID: Int)?
-        var limit = max(pageSize, request.quantity * 4)
+        var limit = max(pageSize, filter.quantity * 4)
         for _ in 0..<1_000 {
             let seats = try await store.openSeats(
-                eventID: event.id, category: request.category, sectionID: request.sectionID, from: from, limit: limit,
-                knownNone: knownNone)
+                eventID: event.id, filter: filter, from: from, limit: limit, shared: known.freeGeneration,
+                knownNone: { known.noneFit(filter) })
             guard seats.count == limit, let last = seats.last else {
-                return windows(runs(seats), quantity: request.quantity, index: index)
+                return windows(runs(seats), quantity: filter.quantity, index: index)
             }
             let complete = seats.filter { $0.rowID != last.rowID }
             if complete.isEmpty {
                 limit *= 2
                 continue
             }
-            let candidates = windows(runs(complete), quantity: request.quantity, index: index)
+            let candidates = windows(runs(complete), quantity: filter.quantity, index: index)
             if !candidates.isEmpty { return candidates }
             from = (last.rowRank, last.rowID)
         }
@@ -192,25 +192,28 @@ enum BestAvailable {
     ) async throws -> HoldRecord? {
         let filter = BestAvailableFilter(
             quantity: request.quantity, category: request.category, sectionID: request.sectionID, adjacent: request.adjacent)
-        let knownNone = { @LoopActor in known.noneFit(filter) }
-        if knownNone() { return nil }
         // Each round reads what is available now; a lost race moves on to the next candidate.
         for _ in 0..<3 {
+            if known.noneFit(filter) { return nil }
             let candidates: [[Int]]
             if request.adjacent {
-                candidates = try await adjacentCandidates(request, event: event, index: index, store: store, knownNone: knownNone)
+                candidates = try await adjacentCandidates(filter, event: event, index: index, store: store, known: known)
             } else {
                 let seats = try await store.openSeats(
-                    eventID: event.id, category: request.category, sectionID: request.sectionID, from: nil, limit: request.quantity,
-                    knownNone: knownNone)
+                    eventID: event.id, filter: filter, from: nil, limit: request.quantity, shared: known.freeGeneration,
+                    knownNone: { known.noneFit(filter) })
                 candidates = seats.count == request.quantity ? [seats.map(\.seatID)] : []
             }
             if candidates.isEmpty {
                 known.rememberNoneFit(filter)
                 return nil
             }
-            // Candidates the snapshot shows taken (by a concurrent request) are not tried.
-            for seats in candidates.lazy.filter({ !known.anyTaken($0) }).prefix(5) {
+            // Candidates the snapshot shows taken (by a concurrent request) are not tried, and
+            // ones that a hold being decided wants go last: requests that read the same page at
+            // once spread over its candidates instead of queueing for the best one.
+            let uncontestedFirst = candidates.filter { !store.isPending(eventID: event.id, seatIDs: $0) }
+                + candidates.filter { store.isPending(eventID: event.id, seatIDs: $0) }
+            for seats in uncontestedFirst.lazy.filter({ !known.anyTaken($0) }).prefix(5) {
                 if case .held(let record) = try await attempt(seats) { return record }
             }
         }

@@ -50,6 +50,12 @@ public final class HoldStore {
     /// Holds queued for a statement.
     public var waiting: Int { batcher.waiting }
 
+    /// Whether a hold being decided now wants any of these seats (best available tries other
+    /// candidates first).
+    func isPending(eventID: Int, seatIDs: [Int]) -> Bool {
+        batcher.isPending(eventID: eventID, seatIDs: seatIDs)
+    }
+
     /// Hears each hold statement with the number of holds in it (metrics: the mean batch size).
     public var onHoldStatement: ((Int) -> Void)? {
         get { batcher.onStatement }
@@ -235,10 +241,40 @@ public final class HoldStore {
     /// the same on a stadium as on a theatre. Seats of holds whose time is up join them (found
     /// through the event's active holds by expiry: few once the sweeper runs).
     /// `knownNone` is asked once a connection is free: true answers "none" without a statement.
-    public func openSeats(
-        eventID: Int, category: String?, sectionID: Int?, from: (rank: Int, rowID: Int)?, limit: Int,
-        knownNone: @LoopActor () -> Bool = { false }
+    ///
+    /// With `shared`, a read for the same filter and page already in flight is joined instead of
+    /// repeated (when sales open, a thousand best-available requests arrive before the first
+    /// answers): `shared` is the snapshot's count of freed seats, so a request never joins a read
+    /// begun before a seat it could see was freed.
+    func openSeats(
+        eventID: Int, filter: BestAvailableFilter, from: (rank: Int, rowID: Int)?, limit: Int,
+        shared generation: Int? = nil, knownNone: @escaping @LoopActor () -> Bool = { false }
     ) async throws -> [OpenSeat] {
+        guard let generation else {
+            return try await readOpenSeats(eventID: eventID, filter: filter, from: from, limit: limit, knownNone: knownNone)
+        }
+        let key = OpenSeatsRead(eventID: eventID, filter: filter, fromRank: from?.rank, fromRowID: from?.rowID, limit: limit, freeGeneration: generation)
+        return try await sharedOpenSeatReads.value(for: key) {
+            try await readOpenSeats(eventID: eventID, filter: filter, from: from, limit: limit, knownNone: knownNone)
+        } ?? []
+    }
+
+    private struct OpenSeatsRead: Hashable, Sendable {
+        let eventID: Int
+        let filter: BestAvailableFilter
+        let fromRank: Int?
+        let fromRowID: Int?
+        let limit: Int
+        let freeGeneration: Int
+    }
+
+    private let sharedOpenSeatReads = CoalescingCache<OpenSeatsRead, [OpenSeat]>(maxAgeMilliseconds: nil, keepsValues: false)
+
+    private func readOpenSeats(
+        eventID: Int, filter: BestAvailableFilter, from: (rank: Int, rowID: Int)?, limit: Int, knownNone: @LoopActor () -> Bool
+    ) async throws -> [OpenSeat] {
+        let category = filter.category
+        let sectionID = filter.sectionID
         let fromRank = from?.rank ?? Int(Int32.min)
         let fromRow = from?.rowID ?? Int.min
         let connection = try await pool.acquire()

@@ -46,6 +46,10 @@ struct KnownSeats {
             || snapshot.knownNoneFit(filter, nowMilliseconds: EventLoop.shared.nowMilliseconds)
     }
 
+    /// Best-available reads may be shared while this is the same: the snapshot's count of seats
+    /// freed, when it is current and settled; nil (read alone) otherwise.
+    var freeGeneration: Int? { snapshot?.freeGeneration }
+
     func rememberNoneFit(_ filter: BestAvailableFilter) {
         snapshot?.rememberNoneFit(filter, nowMilliseconds: EventLoop.shared.nowMilliseconds)
     }
