@@ -91,13 +91,16 @@ final class HTTPConnection {
         busy = true
         perform(lifecycle.requestReceived())
         let responder = server.responder
-        // Starts on the loop at once: a handler that never suspends answers within this read
-        // callback, without a trip through the executor's queue.
-        EventLoop.spawnImmediately { [self] in
-            let response = await responder.respond(to: request)
-            let keepAlive = request.head.keepAlive && !response.closeConnection && !closeAfterResponse && !server.isDraining
-            write(response, keepAlive: keepAlive, isHead: request.method == "HEAD")
+        // Starts on the loop (at once unless this turn has started its share of requests): a
+        // handler that never suspends answers there, without a trip through the executor's queue.
+        let start = { @LoopActor [self] () -> Void in
+            _ = EventLoop.spawnImmediately { [self] in
+                let response = await responder.respond(to: request)
+                let keepAlive = request.head.keepAlive && !response.closeConnection && !closeAfterResponse && !server.isDraining
+                write(response, keepAlive: keepAlive, isHead: request.method == "HEAD")
+            }
         }
+        if let admission = server.admission { admission.run(start) } else { start() }
     }
 
     private func write(_ response: HTTPResponse, keepAlive: Bool, isHead: Bool) {

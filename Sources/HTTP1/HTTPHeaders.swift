@@ -29,7 +29,7 @@ public struct HTTPHeaders: Sendable, Sequence {
     }
 
     /// ASCII case-insensitive comparison without allocating (field names are tokens).
-    static func sameName(_ lhs: String, _ rhs: String) -> Bool {
+    public static func sameName(_ lhs: String, _ rhs: String) -> Bool {
         var left = lhs.utf8.makeIterator()
         var right = rhs.utf8.makeIterator()
         while true {

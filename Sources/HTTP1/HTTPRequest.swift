@@ -10,13 +10,14 @@ public struct HTTPRequestHead: Sendable {
     public var keepAlive: Bool
 
     /// The target's path, without the query.
+    /// (Searched as bytes: a search by `Character` was 4 % of a refused hold's CPU.)
     public var path: Substring {
-        target.firstIndex(of: "?").map { target[..<$0] } ?? target[...]
+        target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[..<$0] } ?? target[...]
     }
 
     /// The raw query string after `?`, if any.
     public var query: Substring? {
-        target.firstIndex(of: "?").map { target[target.index(after: $0)...] }
+        target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[target.utf8.index(after: $0)...] }
     }
 
     public var expectsContinue: Bool {

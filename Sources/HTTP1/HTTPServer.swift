@@ -14,6 +14,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var requestTimeoutMilliseconds: UInt64 = 30_000
     /// On shutdown, connections still busy after this long are closed anyway.
     public var drainTimeoutMilliseconds: UInt64 = 10_000
+    /// Requests started per turn of the loop before it polls again (see `TurnLimiter`).
+    public var requestsPerLoopTurn = 32
 
     public init(host: String, port: Int) {
         self.host = host
@@ -41,6 +43,8 @@ public final class HTTPServer {
     private var drainCompletion: (() -> Void)?
     private var drainTimer: LoopTimer?
     private var dateCache = DateCache()
+    /// Requests start through this, at most `requestsPerLoopTurn` a turn (see `TurnLimiter`).
+    private(set) var admission: TurnLimiter?
     public private(set) var isDraining = false
     /// Called with the number of open connections whenever it changes (a metrics gauge).
     public var onConnectionCountChange: ((Int) -> Void)?
@@ -57,6 +61,7 @@ public final class HTTPServer {
             host: configuration.host, port: configuration.port, backlog: 4096,
             onAcceptError: { [weak self] error in self?.onAcceptError?(error) },
             onConnection: { [weak self] stream in self?.accept(stream) })
+        admission = TurnLimiter(perTurn: configuration.requestsPerLoopTurn)
     }
 
     /// The bound port (after binding port 0, the one picked).
@@ -107,6 +112,8 @@ public final class HTTPServer {
     private func finishDrain() {
         drainTimer?.close()
         drainTimer = nil
+        admission?.close()
+        admission = nil
         let completion = drainCompletion
         drainCompletion = nil
         completion?()

@@ -38,6 +38,18 @@ import Testing
         #expect(throws: JSONParseError.self) { try parse(#"{"a": 1, "a": 2}"#) }
     }
 
+    /// Small objects are checked member by member, large ones through a set from the 17th key
+    /// on: a duplicate is found on either side of that switch, and distinct keys all pass.
+    @Test(arguments: [2, 16, 17, 18, 40])
+    func rejectsADuplicateKeyAtAnyPosition(_ position: Int) {
+        let keys = (1...40).map { "k\($0)" }
+        func object(_ keys: [String]) -> String { "{" + keys.map { #""\#($0)": 1"# }.joined(separator: ", ") + "}" }
+        var withDuplicate = Array(keys.prefix(position))
+        withDuplicate.append(keys[position / 2])
+        #expect(throws: JSONParseError.self) { try parse(object(withDuplicate)) }
+        #expect(throws: Never.self) { try parse(object(keys)) }
+    }
+
     @Test func limitsNesting() {
         let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
         #expect(throws: JSONParseError.self) { try parse(deep) }

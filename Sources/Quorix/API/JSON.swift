@@ -136,7 +136,9 @@ public struct JSONParser {
         guard depth <= maxDepth else { throw error("nesting deeper than \(maxDepth)") }
         position += 1
         var members: [(String, JSONValue)] = []
-        var keys = Set<String>()
+        // Duplicates are looked for among the members themselves while there are few (every
+        // request body is a small object); a set takes over for large ones.
+        var keys: Set<String>?
         skipWhitespace()
         if position < bytes.count && bytes[position] == UInt8(ascii: "}") {
             position += 1
@@ -147,7 +149,14 @@ public struct JSONParser {
             guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw error("expected a string key") }
             let keyStart = position
             let key = try parseString()
-            guard keys.insert(key).inserted else {
+            let duplicate: Bool
+            if keys != nil {
+                duplicate = !keys!.insert(key).inserted
+            } else {
+                duplicate = members.contains { $0.0 == key }
+                if members.count == 16 { keys = Set(members.map(\.0) + [key]) }
+            }
+            guard !duplicate else {
                 throw JSONParseError(offset: keyStart, reason: "duplicate key \"\(key)\"")
             }
             skipWhitespace()

@@ -193,11 +193,13 @@ public final class QuorixApp: HTTPResponder {
         guard let header = request.headers["Authorization"] else {
             throw APIError.unauthorized("This endpoint needs an API key: send Authorization: Bearer <key>.")
         }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
+        guard let space = header.utf8.firstIndex(of: UInt8(ascii: " ")),
+              HTTPHeaders.sameName(String(header[..<space]), "bearer"),
+              case let key = header[header.utf8.index(after: space)...].trimmingCharacters(in: " "), !key.isEmpty
+        else {
             throw APIError.unauthorized("The Authorization header must be: Bearer <key>.")
         }
-        guard let principal = try await keys.principal(forKey: String(parts[1]).trimmingCharacters(in: " ")) else {
+        guard let principal = try await keys.principal(forKey: key) else {
             throw APIError.unauthorized("The API key is not valid (unknown or revoked).")
         }
         guard principal.role == .admin || required.contains(principal.role) else {
@@ -209,7 +211,7 @@ public final class QuorixApp: HTTPResponder {
 
     /// GETs under /v1/events and /v1/seatmaps (except reports) are readable without a key.
     static func isPublicReadPath(_ path: Substring) -> Bool {
-        (path.hasPrefix("/v1/events") || path.hasPrefix("/v1/seatmaps")) && !path.hasSuffix("/report")
+        (path.utf8.starts(with: "/v1/events".utf8) || path.utf8.starts(with: "/v1/seatmaps".utf8)) && !path.utf8.reversed().starts(with: "/report".utf8.reversed())
     }
 
     static func preflight(allowed: [String]) -> HTTPResponse {
