@@ -12,11 +12,19 @@ import Glibc
 /// right after each round of I/O callbacks, and a `uv_idle_t`, active only while jobs wait, keeps
 /// the loop from blocking in the meantime. Being both the serial executor of `LoopActor` and a
 /// task executor, it keeps nonisolated async code of a loop task on the loop too.
+///
+/// Jobs of high-priority tasks go first: between any two other jobs, those queued meanwhile run.
+/// The hold statements' drainers are such tasks; a statement's answer otherwise waited behind
+/// every request handler and response queued in the same turn before the next statement could go.
 public final class LoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     private struct Queue {
         var jobs: [UnownedJob] = []
+        var urgentJobs: [UnownedJob] = []
         var wakeRequested = false
     }
+
+    /// Jobs at this priority or above run before the others (see the type's comment).
+    static let urgentPriority = TaskPriority.high.rawValue
 
     private let queue = Mutex(Queue())
     private let wakeup: UnsafeMutablePointer<uv_async_t>
@@ -24,6 +32,8 @@ public final class LoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendab
     private let keepSpinning: UnsafeMutablePointer<uv_idle_t>
     /// Touched only on the loop thread.
     private var spinning = false
+    /// Set on the loop thread when an urgent job is queued there.
+    private var urgentWaiting = false
     private var closed = false
     private var spareBatch: [UnownedJob] = []
     /// The loop thread's id, set once before the loop runs (0: not yet).
@@ -56,9 +66,13 @@ public final class LoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendab
     }
 
     public func enqueue(_ job: consuming ExecutorJob) {
+        let isUrgent = job.priority.rawValue >= Self.urgentPriority
         let unowned = UnownedJob(job)
         if isOnLoopThread {
-            queue.withLock { $0.jobs.append(unowned) }
+            queue.withLock { state in
+                if isUrgent { state.urgentJobs.append(unowned) } else { state.jobs.append(unowned) }
+            }
+            if isUrgent { urgentWaiting = true }
             if !spinning && !closed {
                 spinning = true
                 uv_idle_start(keepSpinning) { _ in }
@@ -66,7 +80,7 @@ public final class LoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendab
             return
         }
         let mustWake = queue.withLock { state -> Bool in
-            state.jobs.append(unowned)
+            if isUrgent { state.urgentJobs.append(unowned) } else { state.jobs.append(unowned) }
             if state.wakeRequested { return false }
             state.wakeRequested = true
             return true
@@ -79,19 +93,24 @@ public final class LoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendab
     private func drain() {
         for _ in 0..<64 {
             var batch = spareBatch
+            var urgent: [UnownedJob] = []
             queue.withLock { state in
                 swap(&batch, &state.jobs)
-                if batch.isEmpty { state.wakeRequested = false }
+                swap(&urgent, &state.urgentJobs)
+                if batch.isEmpty && urgent.isEmpty { state.wakeRequested = false }
             }
-            if batch.isEmpty {
+            urgentWaiting = false
+            if batch.isEmpty && urgent.isEmpty {
                 if spinning {
                     spinning = false
                     uv_idle_stop(keepSpinning)
                 }
                 return
             }
+            for job in urgent { run(job) }
             for job in batch {
-                job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
+                run(job)
+                if urgentWaiting { runUrgent() }
             }
             batch.removeAll(keepingCapacity: true)
             spareBatch = batch
@@ -100,6 +119,20 @@ public final class LoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendab
         if !spinning && !closed {
             spinning = true
             uv_idle_start(keepSpinning) { _ in }
+        }
+    }
+
+    private func run(_ job: UnownedJob) {
+        job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
+    }
+
+    /// Runs the urgent jobs queued so far (and those they queue).
+    private func runUrgent() {
+        while urgentWaiting {
+            urgentWaiting = false
+            var urgent: [UnownedJob] = []
+            queue.withLock { swap(&urgent, &$0.urgentJobs) }
+            for job in urgent { run(job) }
         }
     }
 

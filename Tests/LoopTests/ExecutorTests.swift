@@ -157,6 +157,28 @@ extension LoopSuite {
             #expect(order == ["caller", "task"])
         }
 
+        /// High-priority tasks' jobs go first: queued after others in the same callback, they
+        /// still run before them; queued by a running job, they run before the next one.
+        @Test func highPriorityJobsRunBeforeTheOthersQueued() async throws {
+            let order = try await onLoop {
+                let order = Collected<String>()
+                let timer = LoopTimer()
+                timer.start(after: 0) {
+                    for index in 0..<3 {
+                        EventLoop.spawn {
+                            order.append("normal \(index)")
+                            if index == 0 { EventLoop.spawn(priority: .high) { order.append("urgent from normal 0") } }
+                        }
+                    }
+                    EventLoop.spawn(priority: .high) { order.append("urgent") }
+                }
+                _ = await until { order.count == 5 }
+                timer.close()
+                return order.items
+            }
+            #expect(order == ["urgent", "normal 0", "urgent from normal 0", "normal 1", "normal 2"])
+        }
+
         @Test func manyJobsEnqueuedFromOtherThreadsAllRun() async throws {
             _ = TestLoop.started
             let tally = Tally()

@@ -12,11 +12,12 @@ import PG
 /// finds a statement's place free runs at once (alone, unless others queued too): batches form
 /// only while the allowed statements are busy, so they add no wait.
 ///
-/// The request that finds a drainer's place free drains itself, in its own task, until its hold
-/// is decided (then a new task carries on if holds are left): a spawned task would start only
-/// after everything already queued on the loop, and in a crowd that is every other request, so
-/// the first statement, whose outcome lets the rest be refused from memory, would wait for all
-/// of them.
+/// Drainers are tasks of their own at high priority, whose jobs the loop runs before the others
+/// queued (`LoopExecutor`): a statement's answer is taken up, and the next statement sent, ahead
+/// of the request handlers and responses of the same turn (in a crowd, the first statement,
+/// whose outcome lets the rest be refused from memory, goes out before the rest of the crowd is
+/// handled). A drainer at normal priority started only after everything already queued on the
+/// loop; the request that found a drainer's place free used to drain in its own task instead.
 @LoopActor
 final class HoldBatcher {
     static let maxAttempts = 32
@@ -26,7 +27,7 @@ final class HoldBatcher {
         let attempt: HoldStore.HoldAttempt
         let knownTaken: @LoopActor () -> [Int]?
         let report: @LoopActor (HoldStore.HoldOutcome) -> Void
-        /// Set for a waiting request; a draining one finds `result` instead.
+        /// Set while its request waits; a result that comes first waits in `result`.
         var continuation: CheckedContinuation<HoldStore.HoldOutcome, any Error>?
         var result: Result<HoldStore.HoldOutcome, any Error>?
 
@@ -84,7 +85,7 @@ final class HoldBatcher {
         // A drainer per statement allowed to run at once.
         if drainers < maxDrainers {
             drainers += 1
-            await drain(until: queued)
+            EventLoop.spawn(priority: .high) { [self] in await drain() }
         }
         if let result = queued.result { return try result.get() }
         return try await withCheckedThrowingContinuation { continuation in
@@ -92,9 +93,9 @@ final class HoldBatcher {
         }
     }
 
-    /// Runs statements while holds are queued; with `mine`, only until that one is decided.
-    private func drain(until mine: Queued?) async {
-        while !queue.isEmpty, mine?.result == nil {
+    /// Runs statements while holds are queued.
+    private func drain() async {
+        while !queue.isEmpty {
             let queuedBefore = queue.count
             let connection: PGConnection
             do {
@@ -111,11 +112,7 @@ final class HoldBatcher {
             if !batch.isEmpty { await run(batch, on: connection) }
             pool.release(connection)
         }
-        if mine != nil, !queue.isEmpty {
-            EventLoop.spawn { [self] in await drain(until: nil) }  // keeps this drainer's place
-        } else {
-            drainers -= 1
-        }
+        drainers -= 1
     }
 
     /// The oldest queued holds whose seats do not meet, of any events. Holds the snapshot already
