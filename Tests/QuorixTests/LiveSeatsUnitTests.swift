@@ -122,6 +122,21 @@ import Testing
         #expect(!snapshot.cannotFit(quantity: 2, nowMilliseconds: 0, loopMilliseconds: 2_100), "reports last a second")
     }
 
+    /// Holds noted for an event nobody reads: the list keeps what is still within the settle
+    /// window and sheds the rest as it grows, instead of one entry per hold for ever.
+    @Test @LoopActor
+    func changesNotedForAnEventNobodyReadsStayBounded() {
+        var pending: [Int: [LiveSeats.PendingChange]] = [:]
+        for millisecond in 0..<30_000 {
+            LiveSeats.append(LiveSeats.PendingChange(mark: nil, notedAt: UInt64(millisecond)), to: &pending, eventID: 7)
+        }
+        let kept = pending[7] ?? []
+        #expect(kept.count <= 512, "\(kept.count) changes kept")
+        // Every change of the last settle window is still there, in order.
+        let window = Int(LiveSeats.settleMilliseconds)
+        #expect(Array(kept.suffix(window).map(\.notedAt)) == (30_000 - window..<30_000).map(UInt64.init))
+    }
+
     @Test func replayReachesBackOnlyAsFarAsItKeeps() {
         var history = ReplayHistory(capacity: 3)
         for (sequence, version) in [(1, 10), (2, 20), (3, 30), (4, 40)] {
