@@ -27,24 +27,22 @@ final class HoldBatcher {
         let attempt: HoldStore.HoldAttempt
         let knownTaken: @LoopActor () -> [Int]?
         let report: @LoopActor (HoldStore.HoldOutcome) -> Void
-        /// Set while its request waits; a result that comes first waits in `result`.
-        var continuation: CheckedContinuation<HoldStore.HoldOutcome, any Error>?
-        var result: Result<HoldStore.HoldOutcome, any Error>?
+        /// The waiting request; every queued hold is finished exactly once, by a drainer.
+        let continuation: CheckedContinuation<HoldStore.HoldOutcome, any Error>
 
-        init(attempt: HoldStore.HoldAttempt, knownTaken: @escaping @LoopActor () -> [Int]?, report: @escaping @LoopActor (HoldStore.HoldOutcome) -> Void) {
+        init(
+            attempt: HoldStore.HoldAttempt, knownTaken: @escaping @LoopActor () -> [Int]?,
+            report: @escaping @LoopActor (HoldStore.HoldOutcome) -> Void, continuation: CheckedContinuation<HoldStore.HoldOutcome, any Error>
+        ) {
             self.attempt = attempt
             self.knownTaken = knownTaken
             self.report = report
+            self.continuation = continuation
         }
 
         func finish(_ result: Result<HoldStore.HoldOutcome, any Error>) {
             if case .success(let outcome) = result { report(outcome) }
-            if let continuation {
-                self.continuation = nil
-                continuation.resume(with: result)
-            } else {
-                self.result = result
-            }
+            continuation.resume(with: result)
         }
     }
 
@@ -73,8 +71,6 @@ final class HoldBatcher {
         _ attempt: HoldStore.HoldAttempt, knownTaken: @escaping @LoopActor () -> [Int]?,
         report: @escaping @LoopActor (HoldStore.HoldOutcome) -> Void
     ) async throws -> HoldStore.HoldOutcome {
-        let queued = Queued(attempt: attempt, knownTaken: knownTaken, report: report)
-        queue.append(queued)
         for seatID in attempt.seatIDs { pendingSeats[EventSeat(eventID: attempt.eventID, seatID: seatID), default: 0] += 1 }
         defer {
             for seatID in attempt.seatIDs {
@@ -82,14 +78,13 @@ final class HoldBatcher {
                 if let count = pendingSeats[seat], count > 1 { pendingSeats[seat] = count - 1 } else { pendingSeats.removeValue(forKey: seat) }
             }
         }
-        // A drainer per statement allowed to run at once.
-        if drainers < maxDrainers {
-            drainers += 1
-            EventLoop.spawn(priority: .high) { [self] in await drain() }
-        }
-        if let result = queued.result { return try result.get() }
         return try await withCheckedThrowingContinuation { continuation in
-            queued.continuation = continuation
+            queue.append(Queued(attempt: attempt, knownTaken: knownTaken, report: report, continuation: continuation))
+            // A drainer per statement allowed to run at once; it runs after this request suspends.
+            if drainers < maxDrainers {
+                drainers += 1
+                EventLoop.spawn(priority: .high) { [self] in await drain() }
+            }
         }
     }
 
