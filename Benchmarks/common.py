@@ -113,3 +113,34 @@ def wrk(url, seconds, connections, header=None):
 
 def machine():
     return f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB"
+
+
+class CPUTimes:
+    """CPU seconds used so far by the server, by PostgreSQL (every backend, including those that
+    exited: the postmaster reaps them) and by this script's finished children (quorix-load,
+    pgbench), from /proc; `since` turns two readings into cores used and microseconds per item."""
+
+    def __init__(self, server_pid):
+        tick = os.sysconf("SC_CLK_TCK")
+        self.values = {"server": 0.0, "postgres": 0.0}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    text = stat.read()
+            except OSError:
+                continue  # it exited meanwhile
+            name, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+            own, children = int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+            if int(pid) == server_pid:
+                self.values["server"] += own / tick
+            elif name.startswith("postgres"):
+                self.values["postgres"] += (own + children) / tick
+        times = os.times()
+        self.values["client"] = times.children_user + times.children_system
+        self.taken = time.monotonic()
+
+    def since(self, earlier, items):
+        """{part: (cores, microseconds per item)} between `earlier` and this reading."""
+        seconds = max(1e-9, self.taken - earlier.taken)
+        return {part: (used / seconds, used / max(1, items) * 1e6)
+                for part, used in ((part, self.values[part] - earlier.values[part]) for part in self.values)}

@@ -13,7 +13,10 @@ On one embedded PostgreSQL, with the server's pool at its default of 8 connectio
    announcement trigger disabled, to show what announcing costs. The server puts holds that
    wait at the same time into one statement (HoldBatcher), so pgbench also runs that batched
    statement with as many holds as the server put in one on average, at 8 clients and at the
-   server's 2 hold statements at once. Medians of --runs.
+   server's 2 hold statements at once. pgbench takes its pairs in a pseudo-random order over the
+   whole map (`permute`), as the HTTP run's shuffled pairs are: the batched statement ran 20 %
+   faster on consecutive pairs, which share pages. The CPU each part used (PostgreSQL, the
+   server, the client) is read from /proc around the runs. Medians of --runs.
 2. Flash crowds: for each size in --crowds, that many clients connected first, then released at
    once on a theatre event whose only free seats are 10 pairs (2 adjacent seats in each of 10
    rows); each asks for 2 seats, half by label, half by best available. Every answer is counted;
@@ -26,7 +29,7 @@ Loopback only; every step is bounded in count and time. Prints Markdown tables.
 """
 import argparse, json, os, random, re, statistics, subprocess, time
 
-from common import ROOT, Server, machine, prepare, progress, sh, wrk
+from common import ROOT, CPUTimes, Server, machine, prepare, progress, sh, wrk
 
 PORT = 18320
 ADMIN = "bench-admin-key-0123456789abcdef"
@@ -65,7 +68,7 @@ BATCH_SQL = """WITH wanted AS MATERIALIZED (
     SELECT w.n, w.event_id, w.seat_id, w.ord
     FROM unnest((SELECT array_agg(g / 2 + 1) FROM generate_series(0, {s1}) g)::int[],
                 (SELECT array_agg(:event::bigint) FROM generate_series(0, {s1}) g)::bigint[],
-                (SELECT array_agg(:a::bigint + g) FROM generate_series(0, {s1}) g)::bigint[])
+                ARRAY[{seats}]::bigint[])
         WITH ORDINALITY AS w(n, event_id, seat_id, ord)
 ), available AS MATERIALIZED (
     SELECT es.event_id, es.seat_id FROM wanted w
@@ -111,21 +114,23 @@ ORDER BY r.n"""
 
 
 def batch_script(path, holds_per_statement):
-    """Client k's n-th statement takes `holds_per_statement` pairs from seat first + 2 * holds_per_statement * (k * per_client + n) on."""
+    """Client c's n-th statement takes `holds_per_statement` pairs: hold j of the run (j = k * (c * per_client + n) + i)
+    takes pair permute(j, pairs), pgbench's pseudo-random permutation, so the pairs of one statement lie all over the map
+    as the HTTP run's shuffled pairs do (neighbouring seats in one statement share pages and run faster)."""
     k = holds_per_statement
+    picks = []
+    for i in range(k):
+        picks += [f"\\set p{i} :first + 2 * permute({k} * (:client_id * :per_client + :n) + {i}, :pairs, 1)", f"\\set q{i} :p{i} + 1"]
+    seats = ", ".join(f":p{i}, :q{i}" for i in range(k))
     with open(path, "w") as script:
-        script.write("\n".join([
-            "\\set n :n + 1",
-            f"\\set a :first + {2 * k} * (:client_id * :per_client + :n)",
-            BATCH_SQL.format(k=k, s1=2 * k - 1).replace("\n", " "),
-        ]) + "\n")
+        script.write("\n".join(["\\set n :n + 1"] + picks + [BATCH_SQL.format(k=k, s1=2 * k - 1, seats=seats).replace("\n", " ")]) + "\n")
 
 
 def pgbench_script(path, with_confirm):
-    """Client k's n-th hold takes seats first + 2 * (k * per_client + n) and the next one."""
+    """Client c's n-th hold takes pair permute(c * per_client + n, pairs): seats all over the map, as in the HTTP run."""
     lines = [
         "\\set n :n + 1",
-        "\\set a :first + 2 * (:client_id * :per_client + :n)",
+        "\\set a :first + 2 * permute(:client_id * :per_client + :n, :pairs, 1)",
         "\\set b :a + 1",
         HOLD_SQL.replace("\n", " ") + " \\gset",
     ]
@@ -149,10 +154,10 @@ def latency_percentiles(log_prefix):
     return pick(0.5), pick(0.99)
 
 
-def pgbench(server, script, clients, transactions_per_client, first_seat, event_id, log_prefix):
+def pgbench(server, script, clients, transactions_per_client, first_seat, pairs, event_id, log_prefix):
     # The server's session settings (QuorixApp.sessionSetup), so both run the same plans.
     output = sh(f"cd {server.work} && PGOPTIONS='-c plan_cache_mode=force_generic_plan' pgbench -n -M prepared -c {clients} -j 2 -t {transactions_per_client} "
-                f"-D n=-1 -D first={first_seat} -D per_client={transactions_per_client} -D event={event_id} "
+                f"-D n=-1 -D first={first_seat} -D pairs={pairs} -D per_client={transactions_per_client} -D event={event_id} "
                 f"-D 'fmt=YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"' "
                 f"-l --log-prefix={os.path.basename(log_prefix)} -f {script} \"{server.conninfo}\"")
     rate = float(re.search(r"tps = ([\d.]+)", output).group(1))
@@ -323,12 +328,13 @@ def main():
             for kind, count in (("hold", stadium_seats // 2), ("confirm", 10_000)):
                 event = bench.event("stadium")
                 progress(f"throughput run {run}/{args.runs}: {count:,} explicit 2-seat holds{' + confirms' if kind == 'confirm' else ''} on stadium event {event}")
-                before = bench.hold_statements()
+                before, cpu_before = bench.hold_statements(), CPUTimes(server.process.pid)
                 summary = load(generator, server, "keepalive", args.connections, bench.explicit_lines([event], "stadium", count),
                                keys["client"], confirm=kind == "confirm")
+                cpu = CPUTimes(server.process.pid).since(cpu_before, count)
                 after = bench.hold_statements()
                 runs[kind].append(dict(summary["kinds"]["hold+confirm" if kind == "confirm" else "request"],
-                                       holds_per_statement=(after[1] - before[1]) / max(1, after[0] - before[0])))
+                                       holds_per_statement=(after[1] - before[1]) / max(1, after[0] - before[0]), cpu=cpu))
                 if kind == "hold":
                     batch_sizes.append(runs[kind][-1]["holds_per_statement"])
                 bench.check_invariants(event, stadium_seats)
@@ -337,7 +343,7 @@ def main():
                 progress(f"throughput run {run}/{args.runs}: pgbench, the same statements, {POOL} clients, event {event}")
                 script = os.path.join(server.work, f"{kind}.sql")
                 pgbench_script(script, with_confirm=kind == "confirm")
-                runs["pgbench_" + kind].append(pgbench(server, script, POOL, count // POOL, first_seat, event, os.path.join(server.work, f"pgb-{kind}")))
+                runs["pgbench_" + kind].append(pgbench(server, script, POOL, count // POOL, first_seat, stadium_seats // 2, event, os.path.join(server.work, f"pgb-{kind}")))
                 bench.check_invariants(event, stadium_seats)
                 if kind == "hold":
                     # What announcing seat changes (the NOTIFY trigger, migration 0005) costs.
@@ -346,7 +352,7 @@ def main():
                     server.sql("ALTER TABLE event_seats DISABLE TRIGGER event_seats_announce")
                     try:
                         runs["pgbench_hold_unannounced"].append(
-                            pgbench(server, script, POOL, count // POOL, first_seat, event, os.path.join(server.work, "pgb-quiet")))
+                            pgbench(server, script, POOL, count // POOL, first_seat, stadium_seats // 2, event, os.path.join(server.work, "pgb-quiet")))
                     finally:
                         server.sql("ALTER TABLE event_seats ENABLE TRIGGER event_seats_announce")
                     # The statement the server sent, with as many holds as it put in one on average,
@@ -357,13 +363,16 @@ def main():
                     for label, clients in (("pgbench_batch_pool", POOL), ("pgbench_batch_statements", HOLD_STATEMENTS)):
                         event = bench.event("stadium")
                         progress(f"throughput run {run}/{args.runs}: pgbench, the batched statement with {k} holds, {clients} clients, event {event}")
-                        result = pgbench(server, batch, clients, count // (k * clients), first_seat, event, os.path.join(server.work, "pgb-batch"))
-                        runs[label].append(dict(result, rate=result["rate"] * k, holds_per_statement=k))
+                        cpu_before = CPUTimes(server.process.pid)
+                        result = pgbench(server, batch, clients, count // (k * clients), first_seat, stadium_seats // 2, event, os.path.join(server.work, "pgb-batch"))
+                        cpu = CPUTimes(server.process.pid).since(cpu_before, count // (k * clients) * k * clients)
+                        runs[label].append(dict(result, rate=result["rate"] * k, holds_per_statement=k, cpu=cpu))
                         bench.check_invariants(event, stadium_seats)
         results["throughput"] = {} if "throughput" not in parts else {kind: {"rate": med(r.get("per_second", r.get("rate")) for r in values),
                                         "holds_per_statement": med(r.get("holds_per_statement", 1) for r in values),
                                         "p50_ms": med(r["p50_ms"] for r in values), "p99_ms": med(r["p99_ms"] for r in values),
-                                        "errors": sum(sum(n for s, n in r.get("statuses", {}).items() if s != "201") for r in values)}
+                                        "errors": sum(sum(n for s, n in r.get("statuses", {}).items() if s != "201") for r in values),
+                                        "cpu": {part: [med(r["cpu"][part][i] for r in values) for i in (0, 1)] for part in values[0].get("cpu", {})}}
                                  for kind, values in runs.items()}
 
         # 2. Flash crowds on the last 20 seats.
@@ -440,11 +449,19 @@ def report(results, args):
     for kind, label in labels.items():
         r = t[kind]
         print(f"| {label} | {r['rate']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors'] if 'pgbench' not in kind else ''} |")
-    batched = max(t["pgbench_batch_pool"]["rate"], t["pgbench_batch_statements"]["rate"])
     print(f"\n**Holds: quorix / pgbench = {t['hold']['rate'] / t['pgbench_hold']['rate']:.0%}** against the one-hold statement, "
-          f"{t['hold']['rate'] / batched:.0%} against the batched one (its better client count); "
+          f"**{t['hold']['rate'] / t['pgbench_batch_pool']['rate']:.0%}** against the batched one at the pool's {POOL} clients "
+          f"({t['hold']['rate'] / t['pgbench_batch_statements']['rate']:.0%} against it at {HOLD_STATEMENTS}); "
           f"**hold + confirm: {t['confirm']['rate'] / t['pgbench_confirm']['rate']:.0%}**; "
           f"announcing seat changes costs the statement {1 - t['pgbench_hold']['rate'] / t['pgbench_hold_unannounced']['rate']:.0%} of its rate.\n")
+    print("| where the CPU went (from /proc) | holds/s | PostgreSQL: cores, µs a hold | server | client (quorix-load, pgbench) | µs a hold in all | holds/s if both cores were busy |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for kind in ("hold", "pgbench_batch_pool", "pgbench_batch_statements"):
+        r, cpu = t[kind], t[kind]["cpu"]
+        total = sum(us for _, us in cpu.values())
+        cells = " | ".join(f"{cpu[part][0]:.2f}, {cpu[part][1]:.0f}" if cpu[part][1] >= 1 else "" for part in ("postgres", "server", "client"))
+        print(f"| {labels[kind]} | {r['rate']:,.0f} | {cells} | {total:.0f} | {2e6 / total:,.0f} |")
+    print()
     print("| flash crowd (median run) | answered | winners | other statuses | p50 ms | p99 ms (runs) | statements / request | transactions / request |")
     print("|---|---:|---:|---|---:|---:|---:|---:|")
     for c in results["crowds"]:
