@@ -138,13 +138,10 @@ private final class Thread: @unchecked Sendable {
 
 extension EventLoop {
     /// Starts a task on the loop: its `@LoopActor` code and any nonisolated async code it calls
-    /// run on the loop thread. A `.high` (or higher) task's jobs run before the others queued
-    /// (see `LoopExecutor`).
+    /// run on the loop thread.
     @discardableResult
-    public static func spawn(
-        priority: TaskPriority? = nil, _ operation: sending @escaping @LoopActor () async -> Void
-    ) -> Task<Void, Never> {
-        Task(executorPreference: shared.executor, priority: priority, operation: operation)
+    public static func spawn(_ operation: sending @escaping @LoopActor () async -> Void) -> Task<Void, Never> {
+        Task(executorPreference: shared.executor, operation: operation)
     }
 
     /// Like `spawn`, but asks to start the task at once, in the caller's stack, until its first

@@ -13,18 +13,14 @@ import Glibc
 /// the loop from blocking in the meantime. Being both the serial executor of `LoopActor` and a
 /// task executor, it keeps nonisolated async code of a loop task on the loop too.
 ///
-/// Jobs of high-priority tasks go first: between any two other jobs, those queued meanwhile run.
-/// The hold statements' drainers are such tasks; a statement's answer otherwise waited behind
-/// every request handler and response queued in the same turn before the next statement could go.
+/// Jobs run in the order they were queued, whatever their task's priority: a hold statement's
+/// drainer that takes its next holds behind the handlers already queued gets their holds into
+/// the same statement (docs/ARCHITECTURE.md).
 public final class LoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     private struct Queue {
         var jobs: [UnownedJob] = []
-        var urgentJobs: [UnownedJob] = []
         var wakeRequested = false
     }
-
-    /// Jobs at this priority or above run before the others (see the type's comment).
-    static let urgentPriority = TaskPriority.high.rawValue
 
     private let queue = Mutex(Queue())
     private let wakeup: UnsafeMutablePointer<uv_async_t>
@@ -32,8 +28,6 @@ public final class LoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendab
     private let keepSpinning: UnsafeMutablePointer<uv_idle_t>
     /// Touched only on the loop thread.
     private var spinning = false
-    /// Set on the loop thread when an urgent job is queued there.
-    private var urgentWaiting = false
     private var closed = false
     private var spareBatch: [UnownedJob] = []
     /// The loop thread's id, set once before the loop runs (0: not yet).
@@ -66,13 +60,9 @@ public final class LoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendab
     }
 
     public func enqueue(_ job: consuming ExecutorJob) {
-        let isUrgent = job.priority.rawValue >= Self.urgentPriority
         let unowned = UnownedJob(job)
         if isOnLoopThread {
-            queue.withLock { state in
-                if isUrgent { state.urgentJobs.append(unowned) } else { state.jobs.append(unowned) }
-            }
-            if isUrgent { urgentWaiting = true }
+            queue.withLock { $0.jobs.append(unowned) }
             if !spinning && !closed {
                 spinning = true
                 uv_idle_start(keepSpinning) { _ in }
@@ -80,7 +70,7 @@ public final class LoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendab
             return
         }
         let mustWake = queue.withLock { state -> Bool in
-            if isUrgent { state.urgentJobs.append(unowned) } else { state.jobs.append(unowned) }
+            state.jobs.append(unowned)
             if state.wakeRequested { return false }
             state.wakeRequested = true
             return true
@@ -93,24 +83,19 @@ public final class LoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendab
     private func drain() {
         for _ in 0..<64 {
             var batch = spareBatch
-            var urgent: [UnownedJob] = []
             queue.withLock { state in
                 swap(&batch, &state.jobs)
-                swap(&urgent, &state.urgentJobs)
-                if batch.isEmpty && urgent.isEmpty { state.wakeRequested = false }
+                if batch.isEmpty { state.wakeRequested = false }
             }
-            urgentWaiting = false
-            if batch.isEmpty && urgent.isEmpty {
+            if batch.isEmpty {
                 if spinning {
                     spinning = false
                     uv_idle_stop(keepSpinning)
                 }
                 return
             }
-            for job in urgent { run(job) }
             for job in batch {
-                run(job)
-                if urgentWaiting { runUrgent() }
+                job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
             }
             batch.removeAll(keepingCapacity: true)
             spareBatch = batch
@@ -119,20 +104,6 @@ public final class LoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendab
         if !spinning && !closed {
             spinning = true
             uv_idle_start(keepSpinning) { _ in }
-        }
-    }
-
-    private func run(_ job: UnownedJob) {
-        job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
-    }
-
-    /// Runs the urgent jobs queued so far (and those they queue).
-    private func runUrgent() {
-        while urgentWaiting {
-            urgentWaiting = false
-            var urgent: [UnownedJob] = []
-            queue.withLock { swap(&urgent, &$0.urgentJobs) }
-            for job in urgent { run(job) }
         }
     }
 

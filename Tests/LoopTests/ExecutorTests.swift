@@ -157,26 +157,24 @@ extension LoopSuite {
             #expect(order == ["caller", "task"])
         }
 
-        /// High-priority tasks' jobs go first: queued after others in the same callback, they
-        /// still run before them; queued by a running job, they run before the next one.
-        @Test func highPriorityJobsRunBeforeTheOthersQueued() async throws {
+        /// Jobs run in the order they were queued, whatever their task's priority: a hold
+        /// statement's drainer takes its next holds after the handlers queued before it, and so
+        /// with their holds (HoldBatcher).
+        @Test func jobsRunInTheOrderQueuedWhateverTheirPriority() async throws {
             let order = try await onLoop {
                 let order = Collected<String>()
                 let timer = LoopTimer()
                 timer.start(after: 0) {
                     for index in 0..<3 {
-                        EventLoop.spawn {
-                            order.append("normal \(index)")
-                            if index == 0 { EventLoop.spawn(priority: .high) { order.append("urgent from normal 0") } }
-                        }
+                        EventLoop.spawn { order.append("medium \(index)") }
+                        Task(executorPreference: EventLoop.shared.executor, priority: .high) { @LoopActor in order.append("high \(index)") }
                     }
-                    EventLoop.spawn(priority: .high) { order.append("urgent") }
                 }
-                _ = await until { order.count == 5 }
+                _ = await until { order.count == 6 }
                 timer.close()
                 return order.items
             }
-            #expect(order == ["urgent", "normal 0", "urgent from normal 0", "normal 1", "normal 2"])
+            #expect(order == ["medium 0", "high 0", "medium 1", "high 1", "medium 2", "high 2"])
         }
 
         @Test func manyJobsEnqueuedFromOtherThreadsAllRun() async throws {
