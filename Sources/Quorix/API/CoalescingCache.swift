@@ -42,7 +42,11 @@ public final class CoalescingCache<Key: Hashable & Sendable, Value: Sendable> {
         } catch {
             outcome = .failure(error)
         }
-        if keepsValues, case .success(let value?) = outcome { entries[key] = Entry(value: value, loadedAtMilliseconds: now()) }
+        switch outcome {
+        case .success(let value?) where keepsValues: entries[key] = Entry(value: value, loadedAtMilliseconds: now())
+        case .success(nil): entries.removeValue(forKey: key)  // gone since (a revoked key): nothing stale stays
+        default: break
+        }
         for waiter in loading.removeValue(forKey: key) ?? [] { waiter.resume(returning: outcome) }
         return try outcome.get()
     }

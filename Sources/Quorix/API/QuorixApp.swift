@@ -211,7 +211,7 @@ public final class QuorixApp: HTTPResponder {
 
     /// GETs under /v1/events and /v1/seatmaps (except reports) are readable without a key.
     static func isPublicReadPath(_ path: Substring) -> Bool {
-        (path.utf8.starts(with: "/v1/events".utf8) || path.utf8.starts(with: "/v1/seatmaps".utf8)) && !path.utf8.reversed().starts(with: "/report".utf8.reversed())
+        (path.utf8.starts(with: "/v1/events".utf8) || path.utf8.starts(with: "/v1/seatmaps".utf8)) && !path.utf8.suffix(7).elementsEqual("/report".utf8)
     }
 
     static func preflight(allowed: [String]) -> HTTPResponse {

@@ -12,16 +12,9 @@ import PG
 /// finds a statement's place free runs at once (alone, unless others queued too): batches form
 /// only while the allowed statements are busy, so they add no wait.
 ///
-/// Drainers are tasks of their own, whose jobs the loop runs in turn with the others (the
-/// executor keeps one queue, in order). After a statement's answer, a drainer takes its next
-/// holds behind the handlers of the requests already read, and so with their holds: run ahead
-/// of them (an earlier version of the executor had a lane for that, which the server's loop,
-/// on the main thread, never used: tasks started there without a priority run at high), the
-/// statements carried 12.8 holds instead of 20 and holds ran at 5,952/s instead of
-/// 7,300-9,100/s (BENCHMARKS.md). In a crowd the first drainer starts after at most one turn's
-/// requests (`TurnLimiter`). The request that found a drainer's place free used to drain in its
-/// own task: every later statement's answer then waited behind the handlers and responses of
-/// its turn, and holds ran at 6,200-6,800/s.
+/// Drainers are tasks of their own, run in turn with the loop's other jobs: after a statement's
+/// answer, a drainer takes its next holds behind the handlers of the requests already read, and
+/// so with their holds (running it ahead of them halved the batches; docs/ARCHITECTURE.md).
 @LoopActor
 final class HoldBatcher {
     static let maxAttempts = 32
